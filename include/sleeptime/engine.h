@@ -1,0 +1,105 @@
+// Engine: sleep-time compute over a Backend and a Store.
+//
+// Sleep(c) runs S(c) -> c′: the model reasons about a context before any query
+// and writes notes, which are stored with the context version they came from,
+// and the KV state of the answer prefix built from them is saved. Ask(q) runs
+// T(q, c′) — or T(q, c) when no current c′ exists or the baseline is asked
+// for — under a hard test-time token budget, forcing an answer when the
+// reasoning budget runs out. Every call's tokens are logged, and Stats turns
+// the log into the paper's amortized cost per query.
+//
+// Thread-safe when its Backend and Store are (LlamaBackend and Store are).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sleeptime/backend.h"
+#include "sleeptime/prompts.h"
+#include "sleeptime/status.h"
+#include "sleeptime/store.h"
+
+namespace sleeptime {
+
+struct EngineOptions {
+  // Cost of a test-time token relative to a sleep-time token (the paper's t).
+  double test_token_weight = 10.0;
+  // Tokens of the test budget kept for the forced answer.
+  int answer_reserve = 16;
+};
+
+struct SleepOptions {
+  int budget = 512;       // generated tokens per pass
+  int passes = 1;         // k independent c′, concatenated (sleep-time scaling)
+  float temperature = 0;  // passes > 1 sample at 0.7 unless set
+  std::function<void(int done, int total)> on_progress;  // tokens over passes * budget
+};
+
+struct SleepResult {
+  LearnedContext learned;
+  int64_t prompt_tokens = 0;
+  int64_t completion_tokens = 0;
+  double sleep_ms = 0;
+  double kv_prefill_ms = 0;
+};
+
+struct AskOptions {
+  int budget = 256;         // hard cap on generated tokens
+  int verbosity = 0;        // 0..4
+  bool use_learned = true;  // false: the T(q, c) baseline
+};
+
+struct AskResult {
+  std::string answer;   // generated text, forced answer included
+  bool forced = false;  // the reasoning budget ran out and the answer was forced
+  bool used_learned_context = false;
+  PrefixSource prefix_source = PrefixSource::kNone;
+  TokenUsage usage;  // summed over reasoning and forced answer
+  double latency_ms = 0;
+  double ttft_ms = 0;
+  int64_t query_id = 0;
+};
+
+struct CostPoint {
+  int64_t queries = 0;              // N queries sharing the context
+  double per_query_with_sleep = 0;  // sleep_tokens / N + t * mean test tokens (with c′)
+  double per_query_baseline = 0;    // t * mean test tokens (no c′); 0 when unmeasured
+};
+
+struct ContextStats {
+  std::string context_id;
+  int64_t version = 0;
+  bool has_learned_context = false;
+  int64_t sleep_tokens = 0;  // completion tokens spent writing the current c′
+  int64_t queries_with_sleep = 0;
+  int64_t queries_baseline = 0;
+  double mean_test_tokens_with_sleep = 0;
+  double mean_test_tokens_baseline = 0;
+  double mean_latency_ms_with_sleep = 0;
+  double mean_latency_ms_baseline = 0;
+  double test_token_weight = 10;
+  std::vector<CostPoint> cost_curve;  // N = 1, 2, 5, 10, 20, 50 and the N served
+};
+
+class Engine {
+ public:
+  Engine(Backend* backend, Store* store, PromptTemplates templates, EngineOptions options = {});
+
+  Result<SleepResult> Sleep(const std::string& context_id, const SleepOptions& options);
+  Result<AskResult> Ask(const std::string& context_id, const std::string& query, const AskOptions& options);
+  Result<ContextStats> Stats(const std::string& context_id);
+
+  // The prompt Ask would use (exposed for tests and for `sleeptime ask --show-prompt`).
+  Result<Prompt> AnswerPrompt(const Context& context, const std::optional<LearnedContext>& learned,
+                              const std::string& query, int verbosity) const;
+
+ private:
+  Backend* backend_;
+  Store* store_;
+  PromptTemplates templates_;
+  EngineOptions options_;
+};
+
+}  // namespace sleeptime

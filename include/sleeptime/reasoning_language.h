@@ -1,0 +1,249 @@
+// The demo model's language: small stateful reasoning problems, rendered as
+// byte strings for training, for evaluation and as the engine's prompts.
+//
+// A problem is a context of 3-8 facts that define quantities, in shuffled
+// order: base facts ("Ann has 12 apples.") and arithmetic relations to one
+// other quantity ("Bob has 5 more than Ann.", "Dee has 3 fewer than Bob.",
+// "Cid has twice as many as Bob.", "Eve has three times as many as Cid.").
+// Dependency depth is at most 4. Queries of graded predictability come with
+// it (Multi-Query): the value of a derived quantity, the sum or difference of
+// two, and a hypothetical change of one of its ancestors. Every value, also
+// intermediate and hypothetical ones, is an integer in 1..999.
+//
+// Text layout (ASCII, one line per part, "\n" ends every line):
+//
+//   Ann has 12 apples. Cid has twice as many as Bob. Bob has 5 more than Ann.
+//   NOTES: Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34.
+//   Q: How many does Cid have? Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. answer: 34
+//
+// - line 1, the context (RenderContext);
+// - zero or more notes lines "NOTES:" + notes, where notes (what the sleep
+//   format makes the model write) resolve every derived quantity in
+//   dependency order, one step "X=Src op k=a op k=v." each, optionally
+//   followed by anticipated sums/differences "Bob+Cid=17+34=51.";
+// - "Q: " + question, then on the same line the reasoning (steps of the same
+//   shape, each preceded by one space) and " answer: N", then "\n".
+// Everything that depends on the context alone comes first: the engine's
+// prefix is context [+ notes lines], its suffix "Q: " + question, and the
+// model continues after the suffix. Budget forcing appends kAnswerMarker to
+// whatever reasoning was generated; a direct answer is that with no reasoning
+// at all. Generation stops at kStop ("\n") in every format.
+//
+// Everything is a pure function of its seed, byte-identical across runs and
+// platforms (own splitmix64 generator, no floating point in any text).
+// Training and held-out problems come from disjoint seed ranges (SplitSeed).
+// All functions are thread-safe: no shared state; Rng objects are not shared.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sleeptime/status.h"
+
+namespace sleeptime::lang {
+
+// ---- Markers (byte strings; the byte-level model sees every character) ----
+inline constexpr char kNotesMarker[] = "NOTES:";       // starts a notes line; the sleep prompt ends with it
+inline constexpr char kQuestionMarker[] = "Q: ";       // starts the per-query suffix
+inline constexpr char kAnswerMarker[] = " answer: ";   // before the number; also the budget-forcing string
+inline constexpr char kStop[] = "\n";                  // ends the notes and every answer
+inline constexpr char kNotesSeparator[] = "\nNOTES:";  // joins several notes samples (sleep-time scaling)
+
+// The same layout as engine prompt templates ({{context}} = RenderContext,
+// {{notes}} = notes samples joined with kNotesSeparator, {{query}} =
+// Query::text). force_answer = kAnswerMarker, stop = sleep_stop = kStop.
+inline constexpr char kSleepTemplate[] = "{{context}}\nNOTES:";
+inline constexpr char kAnswerPrefixTemplate[] = "{{context}}\n";
+inline constexpr char kAnswerPrefixNotesTemplate[] = "{{context}}\nNOTES:{{notes}}\n";
+inline constexpr char kQuestionTemplate[] = "Q: {{query}}";
+
+// Every value the language produces lies in [kMinValue, kMaxValue].
+inline constexpr int64_t kMinValue = 1;
+inline constexpr int64_t kMaxValue = 999;
+
+// ---- Deterministic randomness ----
+// splitmix64; the same seed gives the same stream on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed);
+  uint64_t Next();
+  uint64_t Below(uint64_t n);             // uniform-ish in [0, n); n > 0 (0 when n == 0)
+  int64_t Range(int64_t lo, int64_t hi);  // inclusive; lo <= hi
+  bool Chance(double p);                  // true with probability p
+
+ private:
+  uint64_t state_;
+};
+
+// ---- Seeds: training and held-out data never share a seed ----
+enum class Split { kTrain, kHeldOut };
+inline constexpr uint64_t kHeldOutBit = uint64_t{1} << 63;
+// The seed of problem `index` of a split: the top bit is set for held-out
+// seeds and clear for training seeds (the index's own top bit is ignored).
+uint64_t SplitSeed(Split split, uint64_t index);
+Split SeedSplit(uint64_t seed);
+const char* SplitName(Split split);  // "train", "heldout"
+
+// ---- Problems ----
+enum class Op : char { kBase = '=', kAdd = '+', kSub = '-', kMul = '*' };
+
+// One sentence of the context: quantity `target` is `operand` (kBase), or
+// `source` plus / minus / times `operand`. Quantities are indices into
+// Problem::names.
+struct Fact {
+  int target = 0;
+  int source = -1;  // -1 for a base fact
+  Op op = Op::kBase;
+  int64_t operand = 0;  // the base value, the constant added or subtracted, or the factor (2 or 3)
+};
+
+enum class QueryKind {
+  kValue,         // "How many does Cid have?" (most predictable from the context)
+  kCombination,   // "How many do Bob and Cid have together?" / "How many more does Cid have than Bob?"
+  kHypothetical,  // "If Ann had 3 more, how many would Cid have?" (least predictable)
+};
+const char* QueryKindName(QueryKind kind);  // "value", "combination", "hypothetical"
+
+struct Query {
+  QueryKind kind = QueryKind::kValue;
+  // kValue: `asked`. kCombination: asked + other (op '+') or asked - other
+  // (op '-', asked's value is the larger). kHypothetical: `asked` after
+  // `other` (a proper ancestor of asked) changes by op ('+' more, '-' fewer)
+  // `amount`.
+  int asked = 0;
+  int other = -1;
+  char op = '+';
+  int64_t amount = 0;
+  // Derived from the above (GenerateProblem or CompleteQuery fill them).
+  std::string text;  // the question, e.g. "How many does Cid have?"
+  int64_t answer = 0;
+  int steps = 0;             // reasoning steps from the context alone (lines of the reasoning)
+  int steps_with_notes = 0;  // reasoning steps when the notes are in the prompt
+};
+
+struct Problem {
+  uint64_t seed = 0;
+  std::string unit;                // "apples": named in base facts only
+  std::vector<std::string> names;  // quantity i is names[i]
+  std::vector<Fact> facts;         // in context order (possibly not dependency order)
+  std::vector<Query> queries;
+};
+
+struct GeneratorOptions {
+  int min_facts = 3;  // clamped to [2, 20]
+  int max_facts = 8;  // clamped to [min_facts, 20]
+  int max_depth = 4;  // longest chain of relations from a base fact, clamped to [1, 8]
+  int queries_per_problem = 4;
+  int64_t max_base_value = 60;  // base facts: 2..max_base_value
+  int64_t max_constant = 20;    // "k more" / "k fewer" and hypothetical changes: 1..max_constant
+  int64_t max_mul_source = 99;  // only values up to this are doubled or tripled (keeps numbers small)
+  // Relative weights of the query kinds.
+  int weight_value = 4;
+  int weight_combination = 3;
+  int weight_hypothetical = 3;
+};
+
+// One problem, a pure function of (seed, options).
+Problem GenerateProblem(uint64_t seed, const GeneratorOptions& options = {});
+
+// ---- Independent evaluation (from the structured facts only) ----
+// Values of every quantity, indexed like Problem::names, resolved by fixpoint
+// from `facts` alone (not from any rendering, nor the generator's order).
+// Errors: a quantity defined twice or never, a cycle, a value outside
+// [kMinValue, kMaxValue], a bad operand.
+Result<std::vector<int64_t>> Evaluate(const Problem& problem);
+// The answer to `query` (ignores query.text/answer/steps).
+Result<int64_t> EvaluateQuery(const Problem& problem, const Query& query);
+// Fills query->text, answer, steps and steps_with_notes from its structure.
+Status CompleteQuery(const Problem& problem, Query* query);
+// Quantities defined by a relation, in dependency order (the order of the notes).
+std::vector<int> DerivedInDependencyOrder(const Problem& problem);
+
+// ---- Rendering (preconditions: Evaluate(problem).ok(), queries completed) ----
+std::string RenderContext(const Problem& problem);  // one line, no trailing "\n"
+
+struct NotesOptions {
+  int anticipated = 0;  // anticipated sums/differences appended after the resolution
+  uint64_t seed = 0;    // chooses them
+};
+// Notes as the model writes them after kNotesMarker, without kStop:
+// " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34." (+ " Bob+Cid=17+34=51." ...).
+std::string RenderNotes(const Problem& problem, const NotesOptions& options = {});
+// context + "\nNOTES:" (the model writes the notes, then kStop).
+std::string RenderSleepPrompt(const Problem& problem);
+// The engine's prefix: context + "\n" + one "NOTES:" + n + "\n" line per notes sample.
+std::string RenderAnswerPrefix(const Problem& problem, std::span<const std::string> notes = {});
+// The engine's suffix: "Q: " + query.text.
+std::string RenderQuestion(const Query& query);
+// Prefix + suffix. `notes` may be null (answer from the context alone).
+std::string RenderAnswerPrompt(const Problem& problem, const Query& query,
+                               const std::string* notes = nullptr);
+std::string RenderAnswerPrompt(const Problem& problem, const Query& query,
+                               std::span<const std::string> notes);
+// The reasoning that follows the suffix: query.steps (or steps_with_notes)
+// steps, each " X=...=v.". With notes, values in the notes are not recomputed
+// (a value query needs no step at all).
+std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes);
+// Reasoning + kAnswerMarker + answer + kStop.
+std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes);
+
+// ---- Training data ----
+enum class Format {
+  kSleep,     // sleep prompt -> notes + "\n"
+  kReasoned,  // answer prompt -> reasoning + " answer: N\n"
+  kDirect,    // answer prompt + " answer: " -> "N\n"
+  kForced,    // answer prompt + reasoning cut at a random byte + " answer: " -> "N\n"
+};
+const char* FormatName(Format format);  // "sleep", "reasoned", "direct", "forced"
+
+struct TrainingExample {
+  std::string prompt;      // no loss
+  std::string completion;  // loss applies here only
+  Format format = Format::kReasoned;
+  int notes_samples = 0;          // notes lines in the prompt (sleep: 0)
+  std::optional<QueryKind> kind;  // none for kSleep
+  int steps = 0;                  // the query's steps given the prompt (with notes: steps_with_notes);
+                                  // sleep: the derived quantities
+  int64_t answer = 0;             // the gold answer (0 for kSleep)
+};
+
+struct MixOptions {
+  double sleep_rate = 0.5;      // chance that a problem also yields a sleep example
+  double notes_rate = 0.35;     // answer examples whose prompt holds notes
+  double two_notes_rate = 0.1;  // of those, the ones with two notes samples (different anticipations)
+  double direct_rate = 0.1;     // answer examples in direct form
+  double forced_rate = 0.15;    // answer examples with reasoning cut short
+  int max_anticipated = 2;      // notes anticipate 0..max_anticipated sums/differences
+  size_t max_bytes = 512;       // examples longer than this lose notes, or are dropped
+};
+
+// Examples from one problem: optionally one sleep example, then one answer
+// example per query, formats drawn with `seed`. Deterministic.
+std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint64_t seed,
+                                                    const MixOptions& mix = {});
+
+// ---- Reading model output ----
+// The integer after the first answer marker ("answer:", "answer is",
+// case-insensitive) followed by a number; pass the completion including a
+// forced marker. Accepts "$45", "1,234", "45.0", "45." (sentence end);
+// rejects non-integers ("4.5") and text without a marker or number.
+std::optional<int64_t> ParseAnswer(std::string_view generated);
+
+struct NotesScore {
+  int derived = 0;  // derived quantities in the problem
+  int stated = 0;   // stated in the notes (first statement "X=...=v." of each)
+  int correct = 0;  // stated with the right value
+  double accuracy() const { return derived == 0 ? 1.0 : static_cast<double>(correct) / derived; }
+};
+// How well `notes` (any number of samples, any separators) resolve the
+// problem's derived quantities: the last number of each quantity's first
+// statement "X=...=v." (spaces allowed) counts.
+NotesScore ScoreNotes(const Problem& problem, std::string_view notes);
+double NotesAccuracy(const Problem& problem, std::string_view notes);
+
+}  // namespace sleeptime::lang

@@ -1,0 +1,237 @@
+#include "sleeptime/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <nlohmann/json.hpp>
+
+#include "sleeptime/hash.h"
+
+namespace sleeptime {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double MsSince(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+}
+
+bool UsedKvState(PrefixSource s) {
+  return s == PrefixSource::kResident || s == PrefixSource::kMemory || s == PrefixSource::kDisk;
+}
+
+// A context that cannot fit is reported in the user's terms: how many tokens
+// the prompt takes, what the budget adds, and the model's limit.
+Status CheckFits(Backend* backend, const Context& context, const Prompt& prompt, int budget) {
+  ST_ASSIGN_OR_RETURN(int64_t n, backend->CountTokens(prompt));
+  int window = backend->ContextWindow();
+  if (n + budget > window) {
+    return Status::OutOfRange("context '" + context.id + "' needs " + std::to_string(n) +
+                              " prompt tokens + " + std::to_string(budget) +
+                              " to generate = " + std::to_string(n + budget) +
+                              " tokens; the model's window is " + std::to_string(window));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Engine::Engine(Backend* backend, Store* store, PromptTemplates templates, EngineOptions options)
+    : backend_(backend), store_(store), templates_(std::move(templates)), options_(options) {}
+
+Result<Prompt> Engine::AnswerPrompt(const Context& context, const std::optional<LearnedContext>& learned,
+                                    const std::string& query, int verbosity) const {
+  if (verbosity < 0 || verbosity > 4) return Status::InvalidArgument("verbosity must be 0..4");
+  std::string prefix = learned ? RenderTemplate(templates_.answer_prefix_notes,
+                                                {{"context", context.text}, {"notes", learned->text}})
+                               : RenderTemplate(templates_.answer_prefix, {{"context", context.text}});
+  std::string suffix =
+      RenderTemplate(templates_.question, {{"query", query}, {"verbosity", templates_.verbosity[verbosity]}});
+  if (backend_->HasChatTemplate()) {
+    return backend_->RenderChat({{"system", prefix}, {"user", suffix}});
+  }
+  return Prompt{std::move(prefix), std::move(suffix)};
+}
+
+Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOptions& options) {
+  if (options.budget < 1) return Status::InvalidArgument("sleep budget must be at least 1 token");
+  if (options.passes < 1) return Status::InvalidArgument("sleep passes must be at least 1");
+  auto t0 = Clock::now();
+  ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
+  std::string sleep_text = RenderTemplate(templates_.sleep, {{"context", context.text}});
+  Prompt prompt{"", sleep_text};
+  if (backend_->HasChatTemplate()) {
+    ST_ASSIGN_OR_RETURN(prompt, backend_->RenderChat({{"user", sleep_text}}));
+  }
+
+  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget));
+  SleepResult result;
+  std::string notes;
+  int total = options.budget * options.passes;
+  for (int pass = 0; pass < options.passes; ++pass) {
+    GenerateOptions gen;
+    gen.max_tokens = options.budget;
+    gen.stop = templates_.sleep_stop;
+    // Identical greedy passes would add nothing: extra passes sample.
+    gen.temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
+    gen.seed = static_cast<uint32_t>(pass + 1);
+    if (options.on_progress) {
+      int done_before = pass * options.budget;
+      gen.on_token = [&, done_before](int n) { options.on_progress(done_before + n, total); };
+    }
+    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(prompt, gen));
+    result.prompt_tokens += g.usage.prompt_tokens - g.usage.cached_tokens;
+    result.completion_tokens += g.usage.completion_tokens;
+    std::string text = g.text;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    if (!notes.empty()) notes += "\n";
+    notes += text;
+    if (options.on_progress) options.on_progress((pass + 1) * options.budget, total);
+  }
+
+  LearnedContext lc;
+  lc.context_id = context.id;
+  lc.context_version = context.version;
+  lc.text = notes;
+  lc.model = backend_->ModelFingerprint();
+  lc.sleep_prompt_tokens = result.prompt_tokens;
+  lc.sleep_completion_tokens = result.completion_tokens;
+  lc.settings_json = nlohmann::json{{"budget", options.budget},
+                                    {"passes", options.passes},
+                                    {"temperature", options.temperature},
+                                    {"template_sha256", Sha256Hex(templates_.sleep)}}
+                         .dump();
+  // The answer prefix built from c′ is known now: prefill it while idle so a
+  // query pays only for its own tokens.
+  ST_ASSIGN_OR_RETURN(Prompt answer, AnswerPrompt(context, lc, "", 0));
+  if (!answer.prefix.empty()) {
+    ST_ASSIGN_OR_RETURN(PrefixStateInfo kv, backend_->SavePrefix(answer.prefix));
+    lc.kv_key = kv.key;
+    lc.kv_tokens = kv.n_tokens;
+    lc.kv_bytes = kv.state_bytes;
+    result.kv_prefill_ms = kv.prefill_ms;
+  }
+  // Fails if the context changed while we slept: a stale c′ is never stored as current.
+  ST_ASSIGN_OR_RETURN(lc.id, store_->PutLearnedContext(lc));
+  result.learned = std::move(lc);
+  result.sleep_ms = MsSince(t0);
+  return result;
+}
+
+Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& query,
+                              const AskOptions& options) {
+  if (options.budget < 1) return Status::InvalidArgument("test-time budget must be at least 1 token");
+  if (query.empty()) return Status::InvalidArgument("empty question");
+  auto t0 = Clock::now();
+  ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
+  std::optional<LearnedContext> learned;
+  if (options.use_learned) {
+    ST_ASSIGN_OR_RETURN(learned, store_->CurrentLearnedContext(context.id, backend_->ModelFingerprint()));
+  }
+  ST_ASSIGN_OR_RETURN(Prompt prompt, AnswerPrompt(context, learned, query, options.verbosity));
+  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget));
+
+  // The budget is a hard cap on everything generated; part of it is kept so a
+  // forced answer always fits.
+  int reserve = std::min(options_.answer_reserve, (options.budget + 1) / 2);
+  GenerateOptions gen;
+  gen.max_tokens = options.budget - reserve;
+  gen.stop = templates_.stop;
+  AskResult result;
+  Generation first;
+  if (gen.max_tokens > 0) {
+    ST_ASSIGN_OR_RETURN(first, backend_->Generate(prompt, gen));
+    result.answer = first.text;
+    result.usage = first.usage;
+    result.prefix_source = first.prefix_source;
+    result.ttft_ms = first.timings.ttft_ms;
+  }
+  if (gen.max_tokens == 0 || first.finish == FinishReason::kLength) {
+    // Budget forcing: stop reasoning and ask for the answer now.
+    result.forced = true;
+    Prompt forced{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};
+    GenerateOptions fgen;
+    fgen.max_tokens = options.budget - static_cast<int>(result.usage.completion_tokens);
+    fgen.stop = templates_.stop;
+    fgen.stop.push_back("\n");
+    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(forced, fgen));
+    result.answer += templates_.force_answer + g.text;
+    if (gen.max_tokens == 0) {
+      result.usage.prompt_tokens = g.usage.prompt_tokens;
+      result.usage.cached_tokens = g.usage.cached_tokens;
+      result.prefix_source = g.prefix_source;
+      result.ttft_ms = g.timings.ttft_ms;
+    }
+    result.usage.completion_tokens += g.usage.completion_tokens;
+  }
+  result.used_learned_context = learned.has_value();
+  result.latency_ms = MsSince(t0);
+
+  QueryRecord rec;
+  rec.context_id = context.id;
+  rec.context_version = context.version;
+  rec.query = query;
+  rec.answer = result.answer;
+  rec.model = backend_->ModelFingerprint();
+  rec.prompt_tokens = result.usage.prompt_tokens;
+  rec.cached_tokens = result.usage.cached_tokens;
+  rec.completion_tokens = result.usage.completion_tokens;
+  rec.latency_ms = result.latency_ms;
+  rec.used_learned_context = result.used_learned_context;
+  rec.used_kv_state = UsedKvState(result.prefix_source);
+  ST_ASSIGN_OR_RETURN(result.query_id, store_->LogQuery(rec));
+  return result;
+}
+
+Result<ContextStats> Engine::Stats(const std::string& context_id) {
+  ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
+  ContextStats s;
+  s.context_id = context.id;
+  s.version = context.version;
+  s.test_token_weight = options_.test_token_weight;
+  ST_ASSIGN_OR_RETURN(auto learned, store_->CurrentLearnedContext(context.id, backend_->ModelFingerprint()));
+  if (learned) {
+    s.has_learned_context = true;
+    s.sleep_tokens = learned->sleep_completion_tokens;
+  }
+  ST_ASSIGN_OR_RETURN(auto queries, store_->Queries(context.id));
+  double tokens_sleep = 0, tokens_base = 0, ms_sleep = 0, ms_base = 0;
+  for (const auto& q : queries) {
+    if (q.context_version != context.version) continue;
+    if (q.used_learned_context) {
+      ++s.queries_with_sleep;
+      tokens_sleep += static_cast<double>(q.completion_tokens);
+      ms_sleep += q.latency_ms;
+    } else {
+      ++s.queries_baseline;
+      tokens_base += static_cast<double>(q.completion_tokens);
+      ms_base += q.latency_ms;
+    }
+  }
+  if (s.queries_with_sleep > 0) {
+    s.mean_test_tokens_with_sleep = tokens_sleep / static_cast<double>(s.queries_with_sleep);
+    s.mean_latency_ms_with_sleep = ms_sleep / static_cast<double>(s.queries_with_sleep);
+  }
+  if (s.queries_baseline > 0) {
+    s.mean_test_tokens_baseline = tokens_base / static_cast<double>(s.queries_baseline);
+    s.mean_latency_ms_baseline = ms_base / static_cast<double>(s.queries_baseline);
+  }
+  std::vector<int64_t> ns = {1, 2, 5, 10, 20, 50};
+  if (s.queries_with_sleep > 0 && std::find(ns.begin(), ns.end(), s.queries_with_sleep) == ns.end()) {
+    ns.push_back(s.queries_with_sleep);
+    std::sort(ns.begin(), ns.end());
+  }
+  const double t = options_.test_token_weight;
+  for (int64_t n : ns) {
+    CostPoint p;
+    p.queries = n;
+    if (s.has_learned_context && s.queries_with_sleep > 0) {
+      p.per_query_with_sleep =
+          static_cast<double>(s.sleep_tokens) / static_cast<double>(n) + t * s.mean_test_tokens_with_sleep;
+    }
+    if (s.queries_baseline > 0) p.per_query_baseline = t * s.mean_test_tokens_baseline;
+    s.cost_curve.push_back(p);
+  }
+  return s;
+}
+
+}  // namespace sleeptime

@@ -1,0 +1,154 @@
+// Reading model output in the reasoning language: the answer after the
+// marker, and how many derived quantities a set of notes gets right.
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "sleeptime/reasoning_language.h"
+
+namespace sleeptime::lang {
+namespace {
+
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsAlpha(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+char Lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+enum class NumberKind { kNone, kInteger, kNotInteger };
+
+// An integer starting at `pos`: optional '$' and '-', digits with optional
+// thousands separators (",ddd"), then an optional fraction that must be all
+// zeros ("45.0"); a '.' not followed by a digit ends a sentence.
+NumberKind ReadNumber(std::string_view s, size_t pos, int64_t* out) {
+  auto at = [&](size_t i) { return i < s.size() ? s[i] : '\0'; };
+  bool negative = false;
+  if (at(pos) == '$') ++pos;
+  if (at(pos) == '-') {
+    negative = true;
+    ++pos;
+  }
+  if (at(pos) == '$') ++pos;
+  if (!IsDigit(at(pos))) return NumberKind::kNone;
+  int64_t v = 0;
+  int digits = 0;
+  while (pos < s.size()) {
+    const char c = s[pos];
+    if (IsDigit(c)) {
+      if (++digits > 18) return NumberKind::kNotInteger;  // would overflow
+      v = v * 10 + (c - '0');
+      ++pos;
+    } else if (c == ',' && IsDigit(at(pos + 1)) && IsDigit(at(pos + 2)) && IsDigit(at(pos + 3)) &&
+               !IsDigit(at(pos + 4))) {
+      ++pos;
+    } else {
+      break;
+    }
+  }
+  if (at(pos) == '.' && IsDigit(at(pos + 1))) {
+    size_t q = pos + 1;
+    while (at(q) == '0') ++q;
+    if (IsDigit(at(q))) return NumberKind::kNotInteger;
+  }
+  *out = negative ? -v : v;
+  return NumberKind::kInteger;
+}
+
+// Start of a statement "X=..." for quantity `name` at `pos`?
+bool StatementStart(std::string_view s, size_t pos, std::string_view name, size_t* after_equals) {
+  if (s.substr(pos, name.size()) != name) return false;
+  if (pos > 0) {
+    const char prev = s[pos - 1];
+    if (!(IsSpace(prev) || prev == '.' || prev == ':' || prev == ';' || prev == ',')) return false;
+  }
+  size_t i = pos + name.size();
+  while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+  if (i >= s.size() || s[i] != '=') return false;
+  *after_equals = i + 1;
+  return true;
+}
+
+}  // namespace
+
+std::optional<int64_t> ParseAnswer(std::string_view g) {
+  static constexpr std::string_view kWord = "answer";
+  for (size_t i = 0; i + kWord.size() <= g.size(); ++i) {
+    bool match = true;
+    for (size_t k = 0; k < kWord.size() && match; ++k) match = Lower(g[i + k]) == kWord[k];
+    if (!match) continue;
+    size_t p = i + kWord.size();
+    if (p < g.size() && IsAlpha(g[p])) continue;  // "answered", "answers"
+    while (p < g.size() && (g[p] == ' ' || g[p] == '\t')) ++p;
+    if (p < g.size() && g[p] == ':') {
+      ++p;
+    } else if (p + 1 < g.size() && Lower(g[p]) == 'i' && Lower(g[p + 1]) == 's' &&
+               (p + 2 >= g.size() || !IsAlpha(g[p + 2]))) {
+      p += 2;
+      if (p < g.size() && g[p] == ':') ++p;
+    } else {
+      continue;
+    }
+    while (p < g.size() && (g[p] == ' ' || g[p] == '\t')) ++p;
+    int64_t v = 0;
+    switch (ReadNumber(g, p, &v)) {
+      case NumberKind::kInteger:
+        return v;
+      case NumberKind::kNotInteger:
+        return std::nullopt;
+      case NumberKind::kNone:
+        break;  // a marker without a number: look further
+    }
+  }
+  return std::nullopt;
+}
+
+NotesScore ScoreNotes(const Problem& problem, std::string_view notes) {
+  NotesScore score;
+  auto values = Evaluate(problem);
+  const std::vector<int> derived = DerivedInDependencyOrder(problem);
+  score.derived = static_cast<int>(derived.size());
+  if (!values.ok()) return score;
+  for (int q : derived) {
+    const std::string& name = problem.names[q];
+    for (size_t pos = notes.find(name); pos != std::string_view::npos; pos = notes.find(name, pos + 1)) {
+      size_t p = 0;
+      if (!StatementStart(notes, pos, name, &p)) continue;
+      // The statement ends at a '.' not followed by a digit, a newline or ';'.
+      size_t end = p;
+      while (end < notes.size() && notes[end] != '\n' && notes[end] != ';' &&
+             !(notes[end] == '.' && (end + 1 >= notes.size() || !IsDigit(notes[end + 1]))))
+        ++end;
+      // Its last number.
+      std::optional<int64_t> last;
+      for (size_t i = p; i < end;) {
+        if (IsDigit(notes[i]) && (i == p || !IsDigit(notes[i - 1]))) {
+          int64_t v = 0;
+          size_t j = i;
+          while (j < end && IsDigit(notes[j]) && j - i < 18) v = v * 10 + (notes[j++] - '0');
+          last = v;
+          i = j;
+        } else {
+          ++i;
+        }
+      }
+      if (!last) continue;
+      ++score.stated;
+      if (*last == (*values)[q]) ++score.correct;
+      break;  // the first statement of each quantity counts
+    }
+  }
+  return score;
+}
+
+double NotesAccuracy(const Problem& problem, std::string_view notes) {
+  return ScoreNotes(problem, notes).accuracy();
+}
+
+}  // namespace sleeptime::lang

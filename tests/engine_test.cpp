@@ -1,0 +1,198 @@
+// Engine over the tiny random model and a real Store: sleep, ask, budgets,
+// staleness and the cost accounting.
+#include "sleeptime/engine.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "sleeptime/llama_backend.h"
+#include "support/test_model.h"
+
+namespace fs = std::filesystem;
+using namespace sleeptime;
+
+namespace {
+
+SleepOptions Sleeping(int budget, int passes = 1) {
+  SleepOptions o;
+  o.budget = budget;
+  o.passes = passes;
+  return o;
+}
+
+AskOptions Asking(int budget, bool use_learned = true) {
+  AskOptions o;
+  o.budget = budget;
+  o.use_learned = use_learned;
+  return o;
+}
+
+const char* kContext =
+    "Ann has 12 apples. Cid has twice as many apples as Bob. Bob has 5 more apples than Ann.";
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("engine");
+    auto store = Store::Open(dir_ + "/db.sqlite");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    store_ = std::move(store).value();
+    LlamaBackendOptions o;
+    o.model_path = TinyModelPath();
+    o.n_ctx = 2048;
+    o.n_threads = 1;
+    o.kv_cache.dir = dir_ + "/kv";
+    auto backend = LlamaBackend::Open(o);
+    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
+    backend_ = std::move(backend).value();
+    engine_ = std::make_unique<Engine>(backend_.get(), store_.get(), DefaultPromptTemplates());
+    ASSERT_TRUE(store_->PutContext("apples", kContext).ok());
+  }
+  void TearDown() override {
+    engine_.reset();
+    backend_.reset();
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<LlamaBackend> backend_;
+  std::unique_ptr<Engine> engine_;
+};
+
+TEST_F(EngineTest, SleepThenAskUsesLearnedContextAndItsKvState) {
+  SleepOptions so;
+  so.budget = 24;
+  auto slept = engine_->Sleep("apples", so);
+  ASSERT_TRUE(slept.ok()) << slept.status().ToString();
+  EXPECT_EQ(slept->completion_tokens, slept->learned.sleep_completion_tokens);
+  EXPECT_GT(slept->completion_tokens, 0);
+  EXPECT_LE(slept->completion_tokens, 24);
+  EXPECT_GT(slept->learned.kv_tokens, 0);
+  EXPECT_GT(slept->learned.kv_bytes, 0);
+
+  // A query after a restart of the slots must come from the saved state.
+  backend_->EvictResidentPrefixes();
+  AskOptions ao;
+  ao.budget = 12;
+  auto r = engine_->Ask("apples", "How many apples does Cid have?", ao);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->used_learned_context);
+  EXPECT_EQ(r->prefix_source, PrefixSource::kMemory);
+
+  // The query prefilled only its own tokens: everything but the suffix was cached.
+  auto ctx = store_->GetContext("apples");
+  auto prompt = engine_->AnswerPrompt(*ctx, slept->learned, "How many apples does Cid have?", 0);
+  ASSERT_TRUE(prompt.ok());
+  auto n_prefix = static_cast<int64_t>(backend_->Tokenize(prompt->prefix, true)->size());
+  auto n_suffix = static_cast<int64_t>(backend_->Tokenize(prompt->suffix, false)->size());
+  EXPECT_EQ(n_prefix, slept->learned.kv_tokens);
+  EXPECT_EQ(r->usage.cached_tokens, n_prefix);
+  EXPECT_EQ(r->usage.prompt_tokens - r->usage.cached_tokens, n_suffix);
+
+  auto log = store_->Queries("apples");
+  ASSERT_TRUE(log.ok());
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_TRUE((*log)[0].used_learned_context);
+  EXPECT_TRUE((*log)[0].used_kv_state);
+  EXPECT_EQ((*log)[0].cached_tokens, n_prefix);
+  EXPECT_EQ((*log)[0].completion_tokens, r->usage.completion_tokens);
+}
+
+TEST_F(EngineTest, BaselineIgnoresLearnedContext) {
+  ASSERT_TRUE(engine_->Sleep("apples", Sleeping(8)).ok());
+  AskOptions ao;
+  ao.budget = 6;
+  ao.use_learned = false;
+  auto r = engine_->Ask("apples", "How many apples does Bob have?", ao);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->used_learned_context);
+}
+
+TEST_F(EngineTest, StaleLearnedContextIsNeverUsed) {
+  ASSERT_TRUE(engine_->Sleep("apples", Sleeping(8)).ok());
+  ASSERT_TRUE(store_->PutContext("apples", std::string(kContext) + " Dee has 3 apples.").ok());
+  auto r = engine_->Ask("apples", "How many apples does Dee have?", Asking(6));
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->used_learned_context);
+  auto stats = engine_->Stats("apples");
+  ASSERT_TRUE(stats.ok());
+  EXPECT_FALSE(stats->has_learned_context);
+  EXPECT_EQ(stats->version, 2);
+}
+
+TEST_F(EngineTest, BudgetIsAHardCapAndForcesAnAnswer) {
+  for (int budget : {1, 2, 5, 20}) {
+    auto r = engine_->Ask("apples", "How many apples does Cid have?", Asking(budget));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_LE(r->usage.completion_tokens, budget) << budget;
+    if (r->forced) {
+      EXPECT_NE(r->answer.find("The answer is"), std::string::npos);
+    }
+  }
+  // A random model never writes the stop string in 5 tokens: the answer is forced.
+  auto r = engine_->Ask("apples", "How many apples does Cid have?", Asking(5));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->forced);
+}
+
+TEST_F(EngineTest, StatsFollowThePapersCostModel) {
+  auto slept = engine_->Sleep("apples", Sleeping(16));
+  ASSERT_TRUE(slept.ok());
+  int64_t with_sleep_tokens = 0;
+  for (const char* q : {"How many apples does Ann have?", "How many apples does Cid have?"}) {
+    auto r = engine_->Ask("apples", q, Asking(6));
+    ASSERT_TRUE(r.ok());
+    with_sleep_tokens += r->usage.completion_tokens;
+  }
+  auto base = engine_->Ask("apples", "How many apples does Bob have?", Asking(9, false));
+  ASSERT_TRUE(base.ok());
+  auto s = engine_->Stats("apples");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->queries_with_sleep, 2);
+  EXPECT_EQ(s->queries_baseline, 1);
+  EXPECT_EQ(s->sleep_tokens, slept->completion_tokens);
+  double mean = static_cast<double>(with_sleep_tokens) / 2.0;
+  EXPECT_DOUBLE_EQ(s->mean_test_tokens_with_sleep, mean);
+  bool saw_ten = false;
+  for (const auto& p : s->cost_curve) {
+    EXPECT_DOUBLE_EQ(p.per_query_with_sleep,
+                     static_cast<double>(s->sleep_tokens) / static_cast<double>(p.queries) + 10.0 * mean);
+    EXPECT_DOUBLE_EQ(p.per_query_baseline, 10.0 * static_cast<double>(base->usage.completion_tokens));
+    saw_ten |= p.queries == 10;
+  }
+  EXPECT_TRUE(saw_ten);
+}
+
+TEST_F(EngineTest, ContextLongerThanWindowSaysHowLong) {
+  std::string big;
+  for (int i = 0; i < 300; ++i) big += "Ann has 12 apples. ";
+  ASSERT_TRUE(store_->PutContext("big", big).ok());
+  auto r = engine_->Ask("big", "How many?", Asking(8));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(r.status().message().find("window is 2048"), std::string::npos) << r.status().message();
+  auto s = engine_->Sleep("big", Sleeping(8));
+  EXPECT_EQ(s.status().code(), StatusCode::kOutOfRange);
+}
+
+TEST_F(EngineTest, UnknownContextIsNotFound) {
+  EXPECT_EQ(engine_->Ask("nope", "q", {}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->Sleep("nope", {}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(engine_->Stats("nope").status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, SeveralPassesConcatenateNotes) {
+  auto one = engine_->Sleep("apples", Sleeping(10, 1));
+  auto three = engine_->Sleep("apples", Sleeping(10, 3));
+  ASSERT_TRUE(one.ok() && three.ok());
+  EXPECT_GT(three->completion_tokens, one->completion_tokens);
+  EXPECT_GT(three->learned.text.size(), one->learned.text.size());
+  auto current = store_->CurrentLearnedContext("apples", backend_->ModelFingerprint());
+  ASSERT_TRUE(current.ok() && current->has_value());
+  EXPECT_EQ((*current)->id, three->learned.id);
+}
+
+}  // namespace

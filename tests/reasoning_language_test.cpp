@@ -1,0 +1,743 @@
+// Tests of the demo model's reasoning language. The rendered text is checked
+// against an evaluator of this file that reads the context and the question
+// back from the text, so neither a generator nor a rendering bug can hide
+// behind the library's own evaluator.
+#include "sleeptime/reasoning_language.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <numeric>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "sleeptime/prompts.h"
+
+using namespace sleeptime::lang;
+
+namespace {
+
+// ---- An evaluator of the rendered text, independent of the library ----
+struct TextFact {
+  std::string source;  // empty: base
+  char op = '=';
+  int64_t k = 0;
+};
+
+struct TextProblem {
+  std::map<std::string, TextFact> facts;
+  std::vector<std::string> order;  // context order
+  std::string unit;
+
+  int64_t Value(const std::string& name, const std::string& changed = "", int64_t changed_value = 0,
+                int depth = 0) const {
+    if (depth > 64) return -1000000;  // cycle
+    if (!changed.empty() && name == changed) return changed_value;
+    auto it = facts.find(name);
+    if (it == facts.end()) return -1000000;
+    const TextFact& f = it->second;
+    if (f.op == '=') return f.k;
+    const int64_t s = Value(f.source, changed, changed_value, depth + 1);
+    return f.op == '+' ? s + f.k : f.op == '-' ? s - f.k : s * f.k;
+  }
+};
+
+std::vector<std::string> SplitSentences(const std::string& text) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '.' && (i + 1 == text.size() || text[i + 1] == ' ')) {
+      out.push_back(text.substr(start, i - start));
+      start = i + 2;
+    }
+  }
+  return out;
+}
+
+TextProblem ParseContext(const std::string& context) {
+  static const std::regex base(R"(^([A-Z][a-z]+) has (\d+) ([a-z]+)$)");
+  static const std::regex more(R"(^([A-Z][a-z]+) has (\d+) (more|fewer) than ([A-Z][a-z]+)$)");
+  static const std::regex times(R"(^([A-Z][a-z]+) has (twice|three times) as many as ([A-Z][a-z]+)$)");
+  TextProblem tp;
+  for (const std::string& s : SplitSentences(context)) {
+    std::smatch m;
+    TextFact f;
+    std::string name;
+    if (std::regex_match(s, m, base)) {
+      name = m[1];
+      f.k = std::stoll(m[2]);
+      if (tp.unit.empty()) tp.unit = m[3];
+      EXPECT_EQ(tp.unit, m[3].str()) << context;
+    } else if (std::regex_match(s, m, more)) {
+      name = m[1];
+      f.k = std::stoll(m[2]);
+      f.op = m[3] == "more" ? '+' : '-';
+      f.source = m[4];
+    } else if (std::regex_match(s, m, times)) {
+      name = m[1];
+      f.k = m[2] == "twice" ? 2 : 3;
+      f.op = '*';
+      f.source = m[3];
+    } else {
+      ADD_FAILURE() << "unparsable sentence '" << s << "' in: " << context;
+      continue;
+    }
+    EXPECT_EQ(tp.facts.count(name), 0u) << name << " defined twice: " << context;
+    tp.facts[name] = f;
+    tp.order.push_back(name);
+  }
+  return tp;
+}
+
+// The answer to a rendered question, from the text alone.
+struct TextQuery {
+  QueryKind kind = QueryKind::kValue;
+  std::string a, b;
+  char op = '+';
+  int64_t amount = 0;
+};
+
+TextQuery ParseQuestion(const std::string& q) {
+  static const std::regex value(R"(^How many does ([A-Z][a-z]+) have\?$)");
+  static const std::regex sum(R"(^How many do ([A-Z][a-z]+) and ([A-Z][a-z]+) have together\?$)");
+  static const std::regex diff(R"(^How many more does ([A-Z][a-z]+) have than ([A-Z][a-z]+)\?$)");
+  static const std::regex hyp(
+      R"(^If ([A-Z][a-z]+) had (\d+) (more|fewer), how many would ([A-Z][a-z]+) have\?$)");
+  std::smatch m;
+  TextQuery t;
+  if (std::regex_match(q, m, value)) {
+    t.a = m[1];
+  } else if (std::regex_match(q, m, sum)) {
+    t = {QueryKind::kCombination, m[1], m[2], '+', 0};
+  } else if (std::regex_match(q, m, diff)) {
+    t = {QueryKind::kCombination, m[1], m[2], '-', 0};
+  } else if (std::regex_match(q, m, hyp)) {
+    t = {QueryKind::kHypothetical, m[4], m[1], m[3] == "more" ? '+' : '-', std::stoll(m[2])};
+  } else {
+    ADD_FAILURE() << "unparsable question: " << q;
+  }
+  return t;
+}
+
+int64_t TextAnswer(const TextProblem& tp, const TextQuery& t) {
+  switch (t.kind) {
+    case QueryKind::kValue:
+      return tp.Value(t.a);
+    case QueryKind::kCombination:
+      return t.op == '+' ? tp.Value(t.a) + tp.Value(t.b) : tp.Value(t.a) - tp.Value(t.b);
+    case QueryKind::kHypothetical: {
+      const int64_t z = tp.Value(t.b) + (t.op == '+' ? t.amount : -t.amount);
+      return tp.Value(t.a, t.b, z);
+    }
+  }
+  return -1;
+}
+
+// Steps " X=...=v." of a reasoning or notes string.
+std::vector<std::string> SplitSteps(const std::string& text) {
+  std::vector<std::string> out;
+  if (text.empty()) return out;
+  EXPECT_EQ(text[0], ' ') << text;
+  size_t start = 1;
+  for (size_t i = 1; i <= text.size(); ++i) {
+    if (i == text.size() || text[i] == ' ') {
+      out.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  }
+  return out;
+}
+
+int64_t Arith(int64_t a, char op, int64_t b) {
+  return op == '+' ? a + b : op == '-' ? a - b : a * b;
+}
+
+// Checks one step against the text evaluator: the arithmetic, that its
+// operands are the right values and that the label's value is right.
+// `changed`/`changed_value` describe the hypothetical world for primed names.
+// Returns the names the step reads (primed for the hypothetical world) and
+// the name it defines (empty for a combination).
+struct StepUse {
+  std::vector<std::string> reads;
+  std::string defines;
+};
+StepUse CheckStep(const TextProblem& tp, const std::string& step, const std::string& changed,
+                  int64_t changed_value, const std::string& where) {
+  StepUse use;
+  static const std::regex fact(
+      R"(^([A-Z][a-z]+)('?)=([A-Z][a-z]+)('?)([-+*])(\d+)=(\d+)([-+*])(\d+)=(\d+)\.$)");
+  static const std::regex comb(R"(^([A-Z][a-z]+)([-+])([A-Z][a-z]+)=(\d+)([-+])(\d+)=(\d+)\.$)");
+  auto value = [&](const std::string& name, bool prime) {
+    return prime ? tp.Value(name, changed, changed_value) : tp.Value(name);
+  };
+  std::smatch m;
+  if (std::regex_match(step, m, fact)) {
+    const std::string x = m[1], src = m[3];
+    const bool x_prime = m[2] == "'", src_prime = m[4] == "'";
+    const int64_t a = std::stoll(m[7]), k = std::stoll(m[9]), v = std::stoll(m[10]);
+    EXPECT_EQ(m[5], m[8]) << where;
+    EXPECT_EQ(m[6], m[9]) << where;
+    EXPECT_EQ(Arith(a, m[8].str()[0], k), v) << "arithmetic: " << where;
+    EXPECT_EQ(a, value(src, src_prime)) << "operand: " << where;
+    EXPECT_EQ(v, value(x, x_prime)) << "value: " << where;
+    if (x_prime && x == src) {  // the change itself: "Bob'=Bob+3=..."
+      EXPECT_FALSE(src_prime) << where;
+    } else {  // a relation of the context, copied faithfully
+      if (!tp.facts.count(x)) {
+        ADD_FAILURE() << "unknown quantity: " << where;
+        return use;
+      }
+      const TextFact& f = tp.facts.at(x);
+      EXPECT_EQ(f.source, src) << where;
+      EXPECT_EQ(f.op, m[5].str()[0]) << where;
+      EXPECT_EQ(f.k, std::stoll(m[6])) << where;
+      EXPECT_EQ(x_prime, src_prime) << where;
+    }
+    EXPECT_GE(v, kMinValue) << where;
+    EXPECT_LE(v, kMaxValue) << where;
+    use.reads.push_back(src + m[4].str());
+    use.defines = x + m[2].str();
+  } else if (std::regex_match(step, m, comb)) {
+    use.reads = {m[1], m[3]};
+    EXPECT_EQ(m[2], m[5]) << where;
+    const int64_t a = std::stoll(m[4]), b = std::stoll(m[6]), v = std::stoll(m[7]);
+    EXPECT_EQ(a, tp.Value(m[1])) << where;
+    EXPECT_EQ(b, tp.Value(m[3])) << where;
+    EXPECT_EQ(Arith(a, m[2].str()[0], b), v) << where;
+    EXPECT_GE(v, kMinValue) << where;
+    EXPECT_LE(v, kMaxValue) << where;
+  } else {
+    ADD_FAILURE() << "unparsable step '" << step << "' in " << where;
+  }
+  return use;
+}
+
+// Everything a problem renders, as one string.
+std::string RenderAll(const Problem& p) {
+  std::string out = RenderSleepPrompt(p) + RenderNotes(p) + "|" + RenderNotes(p, {2, 9}) + "|";
+  const std::string notes = RenderNotes(p);
+  for (const Query& q : p.queries) {
+    out += RenderAnswerPrompt(p, q) + RenderAnswerCompletion(p, q, false);
+    out += RenderAnswerPrompt(p, q, &notes) + RenderAnswerCompletion(p, q, true);
+    out += std::string(QueryKindName(q.kind)) + std::to_string(q.steps) + std::to_string(q.steps_with_notes);
+  }
+  for (const TrainingExample& e : RenderTrainingExamples(p, 77)) out += e.prompt + "|" + e.completion + "|";
+  return out;
+}
+
+// Ann 12; Bob = Ann+5; Cid = Bob*2; Dee = Cid-3; Eve = Dee*3; Fay = Ann+1; Gus 40; in shuffled order.
+Problem HandMade() {
+  Problem p;
+  p.unit = "apples";
+  p.names = {"Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus"};
+  p.facts = {{4, 3, Op::kMul, 3},    {1, 0, Op::kAdd, 5}, {0, -1, Op::kBase, 12}, {2, 1, Op::kMul, 2},
+             {6, -1, Op::kBase, 40}, {3, 2, Op::kSub, 3}, {5, 0, Op::kAdd, 1}};
+  return p;
+}
+
+Query MakeQuery(QueryKind kind, int asked, int other = -1, char op = '+', int64_t amount = 0) {
+  Query q;
+  q.kind = kind;
+  q.asked = asked;
+  q.other = other;
+  q.op = op;
+  q.amount = amount;
+  return q;
+}
+
+constexpr int kManySeeds = 3000;
+
+}  // namespace
+
+TEST(LangRng, DeterministicAndPinned) {
+  Rng a(42), b(42), c(43);
+  std::vector<uint64_t> va, vb, vc;
+  for (int i = 0; i < 100; ++i) {
+    va.push_back(a.Next());
+    vb.push_back(b.Next());
+    vc.push_back(c.Next());
+  }
+  EXPECT_EQ(va, vb);
+  EXPECT_NE(va, vc);
+  Rng r(7);
+  for (int i = 0; i < 10000; ++i) {
+    const int64_t x = r.Range(-3, 5);
+    ASSERT_GE(x, -3);
+    ASSERT_LE(x, 5);
+    ASSERT_LT(r.Below(7), 7u);
+  }
+  // Pinned: a change of the generator would silently change every data set
+  // (and invalidate a trained model's held-out numbers).
+  Rng pinned(1);
+  EXPECT_EQ(pinned.Next(), 0x03ed8c971816ea21ULL) << std::hex << Rng(1).Next();
+}
+
+TEST(LangGenerate, SameSeedSameBytes) {
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    EXPECT_EQ(RenderAll(GenerateProblem(seed)), RenderAll(GenerateProblem(seed))) << seed;
+  }
+  const uint64_t held = SplitSeed(Split::kHeldOut, 5);
+  EXPECT_EQ(RenderAll(GenerateProblem(held)), RenderAll(GenerateProblem(held)));
+  EXPECT_NE(RenderContext(GenerateProblem(1)), RenderContext(GenerateProblem(2)));
+  // Pinned output of seed 1 (see DeterministicAndPinned).
+  EXPECT_EQ(RenderContext(GenerateProblem(1)),
+            "Hal has 40 cups. Sam has 13 fewer than Hal. Max has twice as many as Jon. Rex has 20 cups. "
+            "Jon has 19 fewer than Sam. Oli has 9 more than Rex.");
+}
+
+TEST(LangSplit, SeedRangesAreDisjoint) {
+  for (uint64_t i :
+       {uint64_t{0}, uint64_t{1}, uint64_t{123456789}, kHeldOutBit - 1, kHeldOutBit, ~uint64_t{0}}) {
+    const uint64_t t = SplitSeed(Split::kTrain, i), h = SplitSeed(Split::kHeldOut, i);
+    EXPECT_EQ(SeedSplit(t), Split::kTrain) << i;
+    EXPECT_EQ(SeedSplit(h), Split::kHeldOut) << i;
+    EXPECT_NE(t, h);
+  }
+  EXPECT_STREQ(SplitName(Split::kTrain), "train");
+  EXPECT_STREQ(SplitName(Split::kHeldOut), "heldout");
+  // No held-out context appears among the training contexts.
+  std::set<std::string> train;
+  for (uint64_t i = 0; i < 20000; ++i)
+    train.insert(RenderContext(GenerateProblem(SplitSeed(Split::kTrain, i))));
+  int shared = 0;
+  for (uint64_t i = 0; i < 20000; ++i)
+    shared += train.count(RenderContext(GenerateProblem(SplitSeed(Split::kHeldOut, i))));
+  EXPECT_EQ(shared, 0);
+  EXPECT_GT(train.size(), 19990u);  // distinct problems
+}
+
+TEST(LangGenerate, ShapeAndRanges) {
+  const GeneratorOptions o;
+  for (uint64_t seed = 0; seed < kManySeeds; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    ASSERT_GE(p.facts.size(), 3u);
+    ASSERT_LE(p.facts.size(), 8u);
+    ASSERT_EQ(p.names.size(), p.facts.size());
+    ASSERT_EQ(p.queries.size(), 4u) << seed;
+    auto values = Evaluate(p);
+    ASSERT_TRUE(values.ok()) << values.status().ToString();
+    for (int64_t v : *values) {
+      EXPECT_GE(v, kMinValue);
+      EXPECT_LE(v, kMaxValue);
+    }
+    // Depth <= 4; at least one derived quantity.
+    EXPECT_GE(DerivedInDependencyOrder(p).size(), 2u);
+    for (size_t q = 0; q < p.names.size(); ++q) {
+      int depth = 0;
+      for (int x = static_cast<int>(q);;) {
+        auto it = std::find_if(p.facts.begin(), p.facts.end(), [&](const Fact& f) { return f.target == x; });
+        ASSERT_NE(it, p.facts.end());
+        if (it->op == Op::kBase) break;
+        x = it->source;
+        ++depth;
+      }
+      EXPECT_LE(depth, o.max_depth);
+    }
+    // Names are told apart by their first letter.
+    std::set<char> initials;
+    for (const auto& n : p.names) initials.insert(n[0]);
+    EXPECT_EQ(initials.size(), p.names.size());
+    for (size_t i = 0; i < p.queries.size(); ++i) {
+      const Query& q = p.queries[i];
+      auto a = EvaluateQuery(p, q);
+      ASSERT_TRUE(a.ok()) << a.status().ToString();
+      EXPECT_EQ(*a, q.answer) << "generator and evaluator disagree, seed " << seed;
+      EXPECT_GE(q.answer, kMinValue);
+      EXPECT_LE(q.answer, kMaxValue);
+      for (size_t j = 0; j < i; ++j) EXPECT_NE(p.queries[j].text, q.text) << seed;
+      Query copy = q;
+      ASSERT_TRUE(CompleteQuery(p, &copy).ok());
+      EXPECT_EQ(copy.text, q.text);
+      EXPECT_EQ(copy.steps, q.steps);
+      EXPECT_EQ(copy.steps_with_notes, q.steps_with_notes);
+    }
+  }
+}
+
+TEST(LangRender, EverythingMatchesTheTextEvaluator) {
+  for (uint64_t seed = 0; seed < kManySeeds; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const std::string context = RenderContext(p);
+    ASSERT_EQ(context.find('\n'), std::string::npos);
+    const TextProblem tp = ParseContext(context);
+    ASSERT_EQ(tp.facts.size(), p.facts.size()) << context;
+    const auto values = *Evaluate(p);
+    for (size_t i = 0; i < p.names.size(); ++i) EXPECT_EQ(tp.Value(p.names[i]), values[i]) << context;
+
+    // Notes: every derived quantity once, in dependency order, right values.
+    for (int anticipated : {0, 2}) {
+      const std::string notes = RenderNotes(p, {anticipated, seed});
+      EXPECT_EQ(notes.find('\n'), std::string::npos);
+      std::set<std::string> known;
+      for (const auto& [name, f] : tp.facts)
+        if (f.op == '=') known.insert(name);
+      int resolved = 0, combos = 0;
+      for (const std::string& step : SplitSteps(notes)) {
+        CheckStep(tp, step, "", 0, "notes of seed " + std::to_string(seed) + ": " + notes);
+        const size_t eq = step.find('=');
+        const std::string label = step.substr(0, eq);
+        if (tp.facts.count(label)) {
+          EXPECT_TRUE(known.count(tp.facts.at(label).source)) << "not in dependency order: " << notes;
+          EXPECT_FALSE(known.count(label)) << "stated twice: " << notes;
+          known.insert(label);
+          ++resolved;
+          EXPECT_EQ(combos, 0) << "anticipations come last: " << notes;
+        } else {
+          ++combos;
+        }
+      }
+      EXPECT_EQ(known.size(), tp.facts.size()) << notes;
+      EXPECT_EQ(resolved, static_cast<int>(DerivedInDependencyOrder(p).size()));
+      EXPECT_EQ(combos, anticipated) << notes;  // always possible: 2+ derived quantities
+    }
+
+    // Queries: question, reasoning and answer with and without notes.
+    const std::string notes = RenderNotes(p);
+    for (const Query& q : p.queries) {
+      const TextQuery tq = ParseQuestion(q.text);
+      EXPECT_EQ(tq.kind, q.kind) << q.text;
+      const int64_t expected = TextAnswer(tp, tq);
+      EXPECT_EQ(expected, q.answer) << context << " / " << q.text;
+      const std::string changed = tq.kind == QueryKind::kHypothetical ? tq.b : "";
+      const int64_t changed_value =
+          changed.empty() ? 0 : tp.Value(changed) + (tq.op == '+' ? tq.amount : -tq.amount);
+      for (bool with_notes : {false, true}) {
+        const std::string completion = RenderAnswerCompletion(p, q, with_notes);
+        const std::string where = context + " / " + q.text + " ->" + completion;
+        ASSERT_EQ(completion.back(), '\n');
+        EXPECT_EQ(std::count(completion.begin(), completion.end(), '\n'), 1) << where;
+        const std::optional<int64_t> parsed = ParseAnswer(completion);
+        ASSERT_TRUE(parsed.has_value()) << where;
+        EXPECT_EQ(*parsed, expected) << where;
+        const size_t marker = completion.rfind(kAnswerMarker);
+        ASSERT_NE(marker, std::string::npos);
+        EXPECT_EQ(completion.substr(marker), kAnswerMarker + std::to_string(expected) + "\n");
+        const std::string reasoning = completion.substr(0, marker);
+        EXPECT_EQ(reasoning, RenderReasoning(p, q, with_notes));
+        const std::vector<std::string> steps = SplitSteps(reasoning);
+        EXPECT_EQ(static_cast<int>(steps.size()), with_notes ? q.steps_with_notes : q.steps) << where;
+        // Steps in dependency order: each reads a base value, a value of the
+        // notes (when present) or one an earlier step computed.
+        std::set<std::string> available;
+        for (const auto& [name, f] : tp.facts)
+          if (f.op == '=' || with_notes) available.insert(name);
+        for (const std::string& s : steps) {
+          const StepUse use = CheckStep(tp, s, changed, changed_value, where);
+          for (const std::string& r : use.reads)
+            EXPECT_TRUE(available.count(r)) << r << " not yet known: " << where;
+          if (!use.defines.empty()) available.insert(use.defines);
+        }
+        if (!steps.empty()) {  // the last step computes the answer
+          EXPECT_EQ(steps.back().substr(steps.back().rfind('=') + 1), std::to_string(expected) + ".")
+              << where;
+        }
+        if (with_notes && q.kind == QueryKind::kValue) {
+          EXPECT_TRUE(steps.empty()) << where;
+        }
+      }
+      // With notes the reasoning is never longer.
+      EXPECT_LE(q.steps_with_notes, q.steps);
+      EXPECT_LE(RenderReasoning(p, q, true).size(), RenderReasoning(p, q, false).size());
+    }
+  }
+}
+
+TEST(LangRender, PrefixSuffixAndEngineTemplates) {
+  const Problem p = GenerateProblem(11);
+  const std::string context = RenderContext(p);
+  const std::string n1 = RenderNotes(p), n2 = RenderNotes(p, {2, 3});
+  const std::vector<std::string> both = {n1, n2};
+  EXPECT_EQ(RenderSleepPrompt(p), context + "\nNOTES:");
+  EXPECT_EQ(RenderAnswerPrefix(p), context + "\n");
+  EXPECT_EQ(RenderAnswerPrefix(p, both), context + "\nNOTES:" + n1 + "\nNOTES:" + n2 + "\n");
+  for (const Query& q : p.queries) {
+    EXPECT_EQ(RenderQuestion(q), "Q: " + q.text);
+    EXPECT_EQ(RenderAnswerPrompt(p, q), RenderAnswerPrefix(p) + RenderQuestion(q));
+    EXPECT_EQ(RenderAnswerPrompt(p, q, &n1), RenderAnswerPrefix(p, std::span(&n1, 1)) + RenderQuestion(q));
+    EXPECT_EQ(RenderAnswerPrompt(p, q, both), RenderAnswerPrefix(p, both) + RenderQuestion(q));
+  }
+  // The engine's templates give the same bytes.
+  using sleeptime::RenderTemplate;
+  EXPECT_EQ(RenderTemplate(kSleepTemplate, {{"context", context}}), RenderSleepPrompt(p));
+  EXPECT_EQ(RenderTemplate(kAnswerPrefixTemplate, {{"context", context}}), RenderAnswerPrefix(p));
+  EXPECT_EQ(RenderTemplate(kAnswerPrefixNotesTemplate,
+                           {{"context", context}, {"notes", n1 + kNotesSeparator + n2}}),
+            RenderAnswerPrefix(p, both));
+  EXPECT_EQ(RenderTemplate(kQuestionTemplate, {{"query", p.queries[0].text}}), RenderQuestion(p.queries[0]));
+  // Budget forcing at a step boundary gives the reasoned form's bytes.
+  for (const Query& q : p.queries) {
+    EXPECT_EQ(RenderReasoning(p, q, false) + kAnswerMarker + std::to_string(q.answer) + kStop,
+              RenderAnswerCompletion(p, q, false));
+  }
+}
+
+TEST(LangSteps, HandMadeProblem) {
+  Problem p = HandMade();
+  auto values = Evaluate(p);
+  ASSERT_TRUE(values.ok()) << values.status().ToString();
+  EXPECT_EQ(*values, (std::vector<int64_t>{12, 17, 34, 31, 93, 13, 40}));
+  EXPECT_EQ(
+      RenderContext(p),
+      "Eve has three times as many as Dee. Bob has 5 more than Ann. Ann has 12 apples. "
+      "Cid has twice as many as Bob. Gus has 40 apples. Dee has 3 fewer than Cid. Fay has 1 more than Ann.");
+  EXPECT_EQ(DerivedInDependencyOrder(p), (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(
+      RenderNotes(p),
+      " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Dee=Cid-3=34-3=31. Eve=Dee*3=31*3=93. Fay=Ann+1=12+1=13.");
+
+  struct Case {
+    Query q;
+    std::string text;
+    int64_t answer;
+    int steps, steps_with_notes;
+    std::string reasoning, reasoning_with_notes;
+  };
+  const std::vector<Case> cases = {
+      {MakeQuery(QueryKind::kValue, 1), "How many does Bob have?", 17, 1, 0, " Bob=Ann+5=12+5=17.", ""},
+      {MakeQuery(QueryKind::kValue, 4), "How many does Eve have?", 93, 4, 0,
+       " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Dee=Cid-3=34-3=31. Eve=Dee*3=31*3=93.", ""},
+      {MakeQuery(QueryKind::kCombination, 1, 5, '+'), "How many do Bob and Fay have together?", 30, 3, 1,
+       " Bob=Ann+5=12+5=17. Fay=Ann+1=12+1=13. Bob+Fay=17+13=30.", " Bob+Fay=17+13=30."},
+      {MakeQuery(QueryKind::kCombination, 2, 1, '-'), "How many more does Cid have than Bob?", 17, 3, 1,
+       " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Cid-Bob=34-17=17.", " Cid-Bob=34-17=17."},
+      {MakeQuery(QueryKind::kCombination, 6, 0, '-'), "How many more does Gus have than Ann?", 28, 1, 1,
+       " Gus-Ann=40-12=28.", " Gus-Ann=40-12=28."},
+      {MakeQuery(QueryKind::kHypothetical, 2, 0, '+', 3), "If Ann had 3 more, how many would Cid have?", 40,
+       3, 3, " Ann'=Ann+3=12+3=15. Bob'=Ann'+5=15+5=20. Cid'=Bob'*2=20*2=40.",
+       " Ann'=Ann+3=12+3=15. Bob'=Ann'+5=15+5=20. Cid'=Bob'*2=20*2=40."},
+      {MakeQuery(QueryKind::kHypothetical, 4, 2, '-', 4), "If Cid had 4 fewer, how many would Eve have?", 81,
+       5, 3,
+       " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Cid'=Cid-4=34-4=30. Dee'=Cid'-3=30-3=27. Eve'=Dee'*3=27*3=81.",
+       " Cid'=Cid-4=34-4=30. Dee'=Cid'-3=30-3=27. Eve'=Dee'*3=27*3=81."},
+  };
+  for (const Case& c : cases) {
+    Query q = c.q;
+    ASSERT_TRUE(CompleteQuery(p, &q).ok()) << c.text;
+    EXPECT_EQ(q.text, c.text);
+    EXPECT_EQ(q.answer, c.answer) << c.text;
+    EXPECT_EQ(q.steps, c.steps) << c.text;
+    EXPECT_EQ(q.steps_with_notes, c.steps_with_notes) << c.text;
+    EXPECT_EQ(RenderReasoning(p, q, false), c.reasoning);
+    EXPECT_EQ(RenderReasoning(p, q, true), c.reasoning_with_notes);
+    EXPECT_EQ(RenderAnswerCompletion(p, q, false),
+              c.reasoning + " answer: " + std::to_string(c.answer) + "\n");
+  }
+
+  // Invalid queries and problems are refused.
+  Query bad = MakeQuery(QueryKind::kHypothetical, 5, 1, '+', 2);  // Bob is no ancestor of Fay
+  EXPECT_FALSE(CompleteQuery(p, &bad).ok());
+  bad = MakeQuery(QueryKind::kValue, 0);  // a base quantity
+  EXPECT_FALSE(CompleteQuery(p, &bad).ok());
+  bad = MakeQuery(QueryKind::kCombination, 1, 2, '-');  // negative
+  EXPECT_FALSE(EvaluateQuery(p, bad).ok());
+  bad = MakeQuery(QueryKind::kHypothetical, 2, 0, '-', 12);  // Ann would have 0
+  EXPECT_FALSE(EvaluateQuery(p, bad).ok());
+  Problem cyclic = p;
+  cyclic.facts[2] = {0, 4, Op::kAdd, 1};  // Ann = Eve + 1
+  EXPECT_FALSE(Evaluate(cyclic).ok());
+  Problem twice = p;
+  twice.facts.push_back({1, -1, Op::kBase, 3});
+  EXPECT_FALSE(Evaluate(twice).ok());
+  Problem big = p;
+  big.facts[2].operand = 400;  // Eve = ((400+5)*2-3)*3 > 999
+  EXPECT_EQ(Evaluate(big).status().code(), sleeptime::StatusCode::kOutOfRange);
+}
+
+TEST(LangGenerate, QueryKindsAndStepsAreSpread) {
+  std::map<QueryKind, int> kinds;
+  std::map<QueryKind, std::map<int, int>> steps;
+  int total = 0;
+  for (uint64_t seed = 0; seed < kManySeeds; ++seed) {
+    for (const Query& q : GenerateProblem(seed).queries) {
+      ++kinds[q.kind];
+      ++steps[q.kind][q.steps];
+      ++total;
+    }
+  }
+  for (QueryKind k : {QueryKind::kValue, QueryKind::kCombination, QueryKind::kHypothetical}) {
+    const double f = static_cast<double>(kinds[k]) / total;
+    EXPECT_GT(f, 0.2) << QueryKindName(k);
+    EXPECT_LT(f, 0.5) << QueryKindName(k);
+    std::printf("%-12s %5.1f%% of queries; steps:", QueryKindName(k), 100.0 * f);
+    for (const auto& [s, n] : steps[k]) std::printf(" %d:%.1f%%", s, 100.0 * n / kinds[k]);
+    std::printf("\n");
+  }
+  // Value queries need 1..4 steps, each depth well represented.
+  for (int s = 1; s <= 4; ++s) EXPECT_GT(steps[QueryKind::kValue][s], kinds[QueryKind::kValue] / 10) << s;
+  EXPECT_EQ(steps[QueryKind::kValue].count(0), 0u);
+  EXPECT_EQ(steps[QueryKind::kValue].count(5), 0u);
+  EXPECT_GT(steps[QueryKind::kHypothetical][5], 0);
+}
+
+TEST(LangGenerate, OptionsAreHonoured) {
+  GeneratorOptions o;
+  o.min_facts = o.max_facts = 5;
+  o.queries_per_problem = 7;
+  o.weight_value = 0;
+  o.weight_combination = 0;
+  o.max_depth = 2;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const Problem p = GenerateProblem(seed, o);
+    EXPECT_EQ(p.facts.size(), 5u);
+    EXPECT_EQ(p.queries.size(), 7u);
+    for (const Query& q : p.queries) {
+      EXPECT_EQ(q.kind, QueryKind::kHypothetical);
+      EXPECT_LE(q.steps, 3);
+    }
+  }
+}
+
+TEST(LangParse, TrickyStrings) {
+  EXPECT_EQ(ParseAnswer(" Bob=Ann+5=12+5=17. answer: 17\n"), 17);
+  EXPECT_EQ(ParseAnswer("answer: 45.0"), 45);
+  EXPECT_EQ(ParseAnswer("answer: 45.00\n"), 45);
+  EXPECT_EQ(ParseAnswer("answer: 45."), 45);
+  EXPECT_EQ(ParseAnswer("The answer is 45. Done"), 45);
+  EXPECT_EQ(ParseAnswer("Answer: $1,234"), 1234);
+  EXPECT_EQ(ParseAnswer("ANSWER:7"), 7);
+  EXPECT_EQ(ParseAnswer("answer: 007"), 7);
+  EXPECT_EQ(ParseAnswer("answer: -3"), -3);
+  EXPECT_EQ(ParseAnswer("answer: 12 apples"), 12);
+  EXPECT_EQ(ParseAnswer("answer: 1,2"), 1);  // not a thousands separator
+  EXPECT_EQ(ParseAnswer("answer: 34\nQ: How many does Bob have? answer: 9\n"), 34);  // the first one
+  EXPECT_EQ(ParseAnswer(" Bob=12+ answer: 34\n"), 34);                               // forced mid-step
+  EXPECT_EQ(ParseAnswer("answer: ?? answer: 5"), 5);  // a marker without a number is skipped
+  EXPECT_EQ(ParseAnswer("the answered question. answer: 8"), 8);
+  EXPECT_FALSE(ParseAnswer("answer: 4.5").has_value());
+  EXPECT_FALSE(ParseAnswer("answer: 45.01").has_value());
+  EXPECT_FALSE(ParseAnswer("Bob=17. 17").has_value());  // no marker
+  EXPECT_FALSE(ParseAnswer("answer: ").has_value());
+  EXPECT_FALSE(ParseAnswer("").has_value());
+  EXPECT_FALSE(ParseAnswer("answer: 99999999999999999999999").has_value());
+  EXPECT_FALSE(ParseAnswer("answers: 5").has_value());
+}
+
+TEST(LangNotes, AccuracyOfRenderedAndCorruptedNotes) {
+  const Problem p = HandMade();  // five derived quantities
+  const std::string notes = RenderNotes(p);
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0);
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, RenderNotes(p, {3, 1})), 1.0);
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, "NOTES:" + notes + "\nNOTES:" + notes + "\n"), 1.0);
+
+  std::string wrong = notes;
+  wrong.replace(wrong.find("=34."), 4, "=35.");  // Cid
+  NotesScore s = ScoreNotes(p, wrong);
+  EXPECT_EQ(s.derived, 5);
+  EXPECT_EQ(s.stated, 5);
+  EXPECT_EQ(s.correct, 4);
+  EXPECT_DOUBLE_EQ(s.accuracy(), 0.8);
+
+  std::string missing = notes.substr(0, notes.find(" Eve="));  // Eve and Fay missing
+  s = ScoreNotes(p, missing);
+  EXPECT_EQ(s.stated, 3);
+  EXPECT_DOUBLE_EQ(s.accuracy(), 0.6);
+
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, ""), 0.0);
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, "nothing useful here"), 0.0);
+  // Spaced or short forms count; hypothetical and combination statements do not.
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, "Bob = 17. Cid = Bob * 2 = 34.\nDee=31; Eve=93. Fay=13."), 1.0);
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, " Bob'=Bob+1=17+1=18. Ann+Bob=12+17=29. Cid'=36."), 0.0);
+  // The first statement of a quantity counts.
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, " Bob=18. Bob=17. Cid=34. Dee=31. Eve=93. Fay=13."), 0.8);
+  // Every generated problem's notes score 1; one corrupted digit lowers it.
+  for (uint64_t seed = 0; seed < 500; ++seed) {
+    const Problem g = GenerateProblem(seed);
+    const std::string n = RenderNotes(g, {2, seed});
+    ASSERT_DOUBLE_EQ(NotesAccuracy(g, n), 1.0) << n;
+    std::string c = n;
+    const size_t dot = c.find('.');
+    char& last_digit = c[dot - 1];
+    last_digit = last_digit == '9' ? '0' : static_cast<char>(last_digit + 1);
+    ASSERT_LT(NotesAccuracy(g, c), 1.0) << c;
+  }
+}
+
+TEST(LangTraining, ExamplesAreWellFormedAndWithinBudget) {
+  const MixOptions mix;
+  std::map<std::string, std::vector<size_t>> lengths;
+  std::map<Format, int> formats;
+  int answer_examples = 0, with_notes = 0, two_notes = 0;
+  for (uint64_t seed = 0; seed < kManySeeds; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const std::string context = RenderContext(p);
+    const std::vector<TrainingExample> examples = RenderTrainingExamples(p, seed);
+    EXPECT_GE(examples.size(), p.queries.size());
+    for (const TrainingExample& e : examples) {
+      const std::string where = FormatName(e.format) + std::string(": ") + e.prompt + "|" + e.completion;
+      ++formats[e.format];
+      const size_t len = e.prompt.size() + e.completion.size();
+      EXPECT_LE(len, mix.max_bytes) << where;
+      std::string key = std::string(FormatName(e.format)) + (e.notes_samples ? "+notes" : "");
+      lengths[key].push_back(len);
+      lengths["all"].push_back(len);
+      EXPECT_EQ(e.prompt.rfind(context + "\n", 0), 0u) << where;  // the context comes first
+      ASSERT_FALSE(e.completion.empty());
+      EXPECT_EQ(e.completion.back(), '\n') << where;
+      EXPECT_EQ(std::count(e.completion.begin(), e.completion.end(), '\n'), 1) << where;
+      for (char ch : e.prompt + e.completion) EXPECT_TRUE(ch == '\n' || (ch >= 32 && ch < 127)) << where;
+      if (e.format == Format::kSleep) {
+        EXPECT_FALSE(e.kind.has_value());
+        EXPECT_EQ(e.prompt, RenderSleepPrompt(p));
+        EXPECT_DOUBLE_EQ(NotesAccuracy(p, e.completion), 1.0) << where;
+        continue;
+      }
+      ++answer_examples;
+      with_notes += e.notes_samples > 0;
+      two_notes += e.notes_samples > 1;
+      ASSERT_TRUE(e.kind.has_value());
+      EXPECT_EQ(std::count(e.prompt.begin(), e.prompt.end(), '\n'), 1 + e.notes_samples) << where;
+      // What the engine would parse: the text after the question suffix.
+      const size_t q = e.prompt.rfind("\nQ: ");
+      ASSERT_NE(q, std::string::npos);
+      const size_t mark = e.prompt.find('?', q);
+      ASSERT_NE(mark, std::string::npos);
+      const std::string generated = e.prompt.substr(mark + 1) + e.completion;
+      EXPECT_EQ(ParseAnswer(generated), e.answer) << where;
+      if (e.format == Format::kReasoned) {
+        EXPECT_EQ(e.completion.find(kAnswerMarker) + std::string(kAnswerMarker).size() +
+                      std::to_string(e.answer).size() + 1,
+                  e.completion.size())
+            << where;
+      } else {
+        EXPECT_EQ(e.completion, std::to_string(e.answer) + "\n") << where;
+        EXPECT_TRUE(e.prompt.ends_with(kAnswerMarker)) << where;
+      }
+      if (e.format == Format::kDirect) {
+        EXPECT_TRUE(e.prompt.ends_with("?" + std::string(kAnswerMarker))) << where;
+      }
+    }
+  }
+  // The mix is roughly as asked.
+  const double n = answer_examples;
+  EXPECT_NEAR(with_notes / n, mix.notes_rate, 0.05);
+  EXPECT_GT(two_notes, 0);
+  EXPECT_NEAR(formats[Format::kDirect] / n, mix.direct_rate, 0.04);  // value+notes forced turn direct
+  EXPECT_NEAR(formats[Format::kForced] / n, mix.forced_rate, 0.05);
+  EXPECT_NEAR(formats[Format::kSleep] / static_cast<double>(kManySeeds), mix.sleep_rate, 0.05);
+
+  std::printf("example length in bytes (prompt + completion), %d problems, default mix:\n", kManySeeds);
+  for (auto& [name, v] : lengths) {
+    std::sort(v.begin(), v.end());
+    const double mean = std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+    std::printf("  %-15s n=%6zu min %3zu p10 %3zu p50 %3zu p90 %3zu p99 %3zu max %3zu mean %.0f\n",
+                name.c_str(), v.size(), v.front(), v[v.size() / 10], v[v.size() / 2], v[v.size() * 9 / 10],
+                v[v.size() * 99 / 100], v.back(), mean);
+  }
+}
+
+TEST(LangTraining, Deterministic) {
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const auto a = RenderTrainingExamples(p, 5), b = RenderTrainingExamples(p, 5);
+    ASSERT_EQ(a.size(), b.size());
+    for (size_t i = 0; i < a.size(); ++i) {
+      EXPECT_EQ(a[i].prompt, b[i].prompt);
+      EXPECT_EQ(a[i].completion, b[i].completion);
+      EXPECT_EQ(a[i].format, b[i].format);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+#include <gtest/gtest.h>
+
+#include "sleeptime/hash.h"
+#include "sleeptime/prompts.h"
+#include "sleeptime/status.h"
+
+using namespace sleeptime;
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  std::string million(1000000, 'a');
+  EXPECT_EQ(Sha256Hex(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, IncrementalEqualsOneShot) {
+  std::string data(1000, 'q');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31);
+  for (size_t split : {0u, 1u, 63u, 64u, 65u, 500u}) {
+    Sha256 h;
+    h.Update(std::string_view(data).substr(0, split));
+    h.Update(std::string_view(data).substr(split));
+    EXPECT_EQ(ToHex(h.Finish()), Sha256Hex(data)) << split;
+  }
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return Status::InvalidArgument("odd");
+  return x / 2;
+}
+
+Status Quarter(int x, int* out) {
+  ST_ASSIGN_OR_RETURN(int h, Half(x));
+  ST_ASSIGN_OR_RETURN(*out, Half(h));
+  return Status::Ok();
+}
+
+TEST(StatusTest, MacrosPropagate) {
+  int out = 0;
+  EXPECT_TRUE(Quarter(8, &out).ok());
+  EXPECT_EQ(out, 2);
+  Status st = Quarter(6, &out);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.ToString(), "invalid argument: odd");
+}
+
+TEST(Templates, RenderReplacesKnownPlaceholdersOnly) {
+  EXPECT_EQ(RenderTemplate("a {{x}} b {{y}} {{x}}", {{"x", "1"}}), "a 1 b {{y}} 1");
+  EXPECT_EQ(RenderTemplate("{{x}}", {{"x", "{{x}}"}}), "{{x}}");
+  EXPECT_EQ(RenderTemplate("no close {{x", {{"x", "1"}}), "no close {{x");
+}
+
+TEST(Templates, WriteThenLoadRoundTripsAndOverrides) {
+  std::string dir = ::testing::TempDir() + "/templates_rt";
+  PromptTemplates t = DefaultPromptTemplates();
+  t.question = "Q: {{query}}\nA:";
+  t.stop = {"\n\n", "END"};
+  ASSERT_TRUE(WritePromptTemplates(t, dir).ok());
+  auto loaded = LoadPromptTemplates(dir);
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded->question, t.question);
+  EXPECT_EQ(loaded->stop, t.stop);
+  EXPECT_EQ(loaded->verbosity[4], t.verbosity[4]);
+  EXPECT_EQ(LoadPromptTemplates(dir + "/missing").status().code(), StatusCode::kNotFound);
+}
