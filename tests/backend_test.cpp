@@ -64,6 +64,8 @@ TEST_F(BackendTest, LoadsAndDescribesModel) {
   EXPECT_EQ(backend_->ModelFingerprint().size(), 64u);
   EXPECT_NE(backend_->ModelDescription().find("params"), std::string::npos);
   EXPECT_FALSE(backend_->HasChatTemplate());
+  EXPECT_EQ(backend_->ModelMetadata("general.architecture"), std::optional<std::string>("llama"));
+  EXPECT_EQ(backend_->ModelMetadata("no.such.key"), std::nullopt);
   EXPECT_EQ(backend_->RenderChat({{"user", "hi"}}).status().code(), StatusCode::kNotFound);
 }
 

@@ -23,9 +23,7 @@ struct CliRun {
 class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const char* cli = std::getenv("SLEEPTIME_CLI");
-    ASSERT_NE(cli, nullptr) << "SLEEPTIME_CLI is set by CTest";
-    cli_ = cli;
+    cli_ = SLEEPTIME_CLI_PATH;
     dir_ = MakeTempDir("cli");
   }
   void TearDown() override { fs::remove_all(dir_); }

@@ -119,3 +119,36 @@ TEST(KvStateCacheTest, ReopenFindsFilesLazilyAndDropsTempFiles) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(KvStateCacheTest, DiskBlobEntersMemoryOnlyWhenRemembered) {
+  std::string dir = MakeTempDir("kvcache");
+  auto cache = KvStateCache::Open({dir, 1 << 20, 1 << 20});
+  ASSERT_TRUE(cache.ok());
+  auto& c = **cache;
+  ASSERT_TRUE(c.Put("k", MakeBlob(100, 'k')).ok());
+  c.DropMemoryTier();
+  auto first = c.Get("k");
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->tier, KvStateCache::Tier::kDisk);
+  auto again = c.Get("k");  // not verified by anyone: still from disk
+  EXPECT_EQ((*again)->tier, KvStateCache::Tier::kDisk);
+  c.Remember("k", (*again)->blob);
+  auto now = c.Get("k");
+  EXPECT_EQ((*now)->tier, KvStateCache::Tier::kMemory);
+  fs::remove_all(dir);
+}
+
+TEST(KvStateEnvelope, WithoutChecksumStillChecksModelAndPrefix) {
+  std::string blob = EncodeKvState(kModel, kTokens, "payload");
+  EXPECT_TRUE(DecodeKvState(blob, kModel, kTokens, false).ok());
+  EXPECT_EQ(DecodeKvState(blob, std::string(64, 'b'), kTokens, false).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(DecodeKvState(blob, kModel, {1, 2}, false).status().code(), StatusCode::kFailedPrecondition);
+  for (size_t len = 0; len < blob.size(); len += 3) {
+    EXPECT_FALSE(DecodeKvState(blob.substr(0, len), kModel, kTokens, false).ok()) << len;
+  }
+}
+
+}  // namespace

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "sleeptime/hash.h"
 #include "sleeptime/prompts.h"
 #include "sleeptime/status.h"
@@ -64,4 +66,27 @@ TEST(Templates, WriteThenLoadRoundTripsAndOverrides) {
   EXPECT_EQ(loaded->stop, t.stop);
   EXPECT_EQ(loaded->verbosity[4], t.verbosity[4]);
   EXPECT_EQ(LoadPromptTemplates(dir + "/missing").status().code(), StatusCode::kNotFound);
+}
+
+TEST(Templates, ModelMetadataThenDirectoryOverride) {
+  auto model = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "question") return "Q: {{query}}";
+    if (name == "stop") return "\\n";
+    if (name == "notes_separator") return "\nNOTES:";
+    return std::nullopt;
+  };
+  auto t = LoadPromptTemplates(model, "");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->question, "Q: {{query}}");
+  EXPECT_EQ(t->stop, std::vector<std::string>{"\n"});
+  EXPECT_EQ(t->notes_separator, "\nNOTES:");
+  EXPECT_EQ(t->sleep, DefaultPromptTemplates().sleep);
+
+  std::string dir = ::testing::TempDir() + "/templates_override";
+  PromptTemplates user = DefaultPromptTemplates();
+  user.question = "Question from the user dir: {{query}}";
+  ASSERT_TRUE(WritePromptTemplates(user, dir).ok());
+  auto both = LoadPromptTemplates(model, dir);
+  ASSERT_TRUE(both.ok());
+  EXPECT_EQ(both->question, user.question);  // the directory wins over the model
 }

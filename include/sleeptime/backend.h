@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,8 @@ class Backend {
   virtual std::string ModelDescription() const = 0;
   // Tokens one prompt plus its generation may use.
   virtual int ContextWindow() const = 0;
+  // A string value of the model's metadata (GGUF key), if present.
+  virtual std::optional<std::string> ModelMetadata(const std::string& key) const = 0;
 
   virtual Result<std::vector<Token>> Tokenize(std::string_view text, bool add_bos) const = 0;
   virtual Result<int64_t> CountTokens(const Prompt& prompt) const = 0;

@@ -39,8 +39,11 @@ std::string EncodeKvState(const std::string& model_fingerprint, const std::vecto
 // Checks the envelope against what the caller is about to restore and returns
 // a view of the payload inside `blob`. Corruption for a damaged or truncated
 // blob, FailedPrecondition for a valid state of another model or prefix.
+// `verify_checksum` may be false only for a blob that was verified (or made)
+// in this process and kept immutable since: hashing dominates a restore from
+// memory.
 Result<std::string_view> DecodeKvState(std::string_view blob, const std::string& model_fingerprint,
-                                       const std::vector<int32_t>& tokens);
+                                       const std::vector<int32_t>& tokens, bool verify_checksum = true);
 
 struct KvStateCacheOptions {
   std::string dir;                         // empty: memory only
@@ -69,8 +72,11 @@ class KvStateCache {
 
   // Writes the file atomically (temp + rename) and keeps the blob in memory.
   Status Put(const std::string& key, Blob blob);
-  // nullopt when neither tier has the key.
+  // nullopt when neither tier has the key. A blob read from disk is not kept
+  // in memory until the caller, having verified it, calls Remember.
   Result<std::optional<Hit>> Get(const std::string& key);
+  // Keeps a verified blob in the memory tier.
+  void Remember(const std::string& key, Blob blob);
   bool Contains(const std::string& key);
   // Drops a state from both tiers (a state that failed verification).
   void Remove(const std::string& key);
@@ -83,6 +89,7 @@ class KvStateCache {
   explicit KvStateCache(KvStateCacheOptions options) : options_(std::move(options)) {}
   Status ScanDirectory();
   void TouchMemory(const std::string& key);
+  void InsertMemoryLocked(const std::string& key, Blob blob);
   void EvictMemoryLocked();
   void EvictDiskLocked();
 

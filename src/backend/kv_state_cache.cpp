@@ -104,19 +104,28 @@ Status KvStateCache::Put(const std::string& key, Blob blob) {
     disk_bytes_ += bytes;
     EvictDiskLocked();
   }
+  InsertMemoryLocked(key, std::move(blob));
+  return Status::Ok();
+}
+
+void KvStateCache::InsertMemoryLocked(const std::string& key, Blob blob) {
   auto it = memory_.find(key);
   if (it != memory_.end()) {
     memory_bytes_ -= static_cast<int64_t>(it->second.first->size());
     memory_lru_.erase(it->second.second);
     memory_.erase(it);
   }
-  if (bytes <= options_.memory_cap_bytes) {
-    memory_lru_.push_front(key);
-    memory_[key] = {std::move(blob), memory_lru_.begin()};
-    memory_bytes_ += bytes;
-    EvictMemoryLocked();
-  }
-  return Status::Ok();
+  auto bytes = static_cast<int64_t>(blob->size());
+  if (bytes > options_.memory_cap_bytes) return;
+  memory_lru_.push_front(key);
+  memory_[key] = {std::move(blob), memory_lru_.begin()};
+  memory_bytes_ += bytes;
+  EvictMemoryLocked();
+}
+
+void KvStateCache::Remember(const std::string& key, Blob blob) {
+  std::lock_guard<std::mutex> lock(mu_);
+  InsertMemoryLocked(key, std::move(blob));
 }
 
 Result<std::optional<KvStateCache::Hit>> KvStateCache::Get(const std::string& key) {
@@ -147,13 +156,6 @@ Result<std::optional<KvStateCache::Hit>> KvStateCache::Get(const std::string& ke
   std::lock_guard<std::mutex> lock(mu_);
   auto d = disk_.find(key);
   if (d != disk_.end()) d->second.last_used = ++clock_;
-  int64_t bytes = static_cast<int64_t>(blob->size());
-  if (bytes <= options_.memory_cap_bytes && memory_.find(key) == memory_.end()) {
-    memory_lru_.push_front(key);
-    memory_[key] = {blob, memory_lru_.begin()};
-    memory_bytes_ += bytes;
-    EvictMemoryLocked();
-  }
   return std::optional<Hit>(Hit{blob, Tier::kDisk});
 }
 

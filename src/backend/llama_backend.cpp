@@ -173,7 +173,9 @@ struct LlamaBackend::Impl {
   Status Restore(Slot& slot, const std::vector<Token>& prefix, const std::string& key, PrefixSource& source) {
     ST_ASSIGN_OR_RETURN(auto hit, cache->Get(key));
     if (!hit) return Status::NotFound("no saved state");
-    auto payload = DecodeKvState(*hit->blob, fingerprint, prefix);
+    // Memory-tier blobs were verified when they entered memory and are immutable.
+    bool from_disk = hit->tier == KvStateCache::Tier::kDisk;
+    auto payload = DecodeKvState(*hit->blob, fingerprint, prefix, /*verify_checksum=*/from_disk);
     if (!payload.ok()) {
       cache->Remove(key);
       return payload.status();
@@ -192,7 +194,8 @@ struct LlamaBackend::Impl {
       return Status::Corruption("llama.cpp refused the saved state");
     }
     slot.resident = prefix;
-    source = hit->tier == KvStateCache::Tier::kMemory ? PrefixSource::kMemory : PrefixSource::kDisk;
+    if (from_disk) cache->Remember(key, hit->blob);
+    source = from_disk ? PrefixSource::kDisk : PrefixSource::kMemory;
     return Status::Ok();
   }
 
@@ -359,6 +362,15 @@ std::string LlamaBackend::ModelDescription() const {
 
 int LlamaBackend::ContextWindow() const {
   return impl_->n_ctx;
+}
+
+std::optional<std::string> LlamaBackend::ModelMetadata(const std::string& key) const {
+  int32_t n = llama_model_meta_val_str(impl_->model.get(), key.c_str(), nullptr, 0);
+  if (n < 0) return std::nullopt;
+  std::string value(static_cast<size_t>(n) + 1, '\0');
+  llama_model_meta_val_str(impl_->model.get(), key.c_str(), value.data(), value.size());
+  value.resize(static_cast<size_t>(n));
+  return value;
 }
 
 Result<std::vector<Token>> LlamaBackend::Tokenize(std::string_view text, bool add_bos) const {

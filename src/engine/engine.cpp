@@ -83,7 +83,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     result.completion_tokens += g.usage.completion_tokens;
     std::string text = g.text;
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-    if (!notes.empty()) notes += "\n";
+    if (pass > 0) notes += templates_.notes_separator;
     notes += text;
     if (options.on_progress) options.on_progress((pass + 1) * options.budget, total);
   }

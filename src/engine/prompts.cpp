@@ -66,6 +66,7 @@ std::vector<std::pair<std::string, std::string*>> TextFields(PromptTemplates& t)
       {"answer_prefix_notes", &t.answer_prefix_notes},
       {"question", &t.question},
       {"force_answer", &t.force_answer},
+      {"notes_separator", &t.notes_separator},
   };
   for (int i = 0; i < 5; ++i) f.push_back({"verbosity_" + std::to_string(i), &t.verbosity[i]});
   return f;
@@ -90,35 +91,46 @@ PromptTemplates DefaultPromptTemplates() {
   t.question = kQuestion;
   for (int i = 0; i < 5; ++i) t.verbosity[i] = kVerbosity[i];
   t.force_answer = kForceAnswer;
+  t.notes_separator = "\n";
   t.stop = {"\nQuestion:", "\nContext:"};
   t.sleep_stop = {"\nQuestion:", "\nContext:"};
   return t;
 }
 
+PromptTemplates OverridePromptTemplates(PromptTemplates t,
+                                        const std::function<std::optional<std::string>(const std::string&)>& lookup) {
+  for (auto& [name, field] : TextFields(t)) {
+    if (auto v = lookup(name)) *field = *v;
+  }
+  if (auto v = lookup("stop")) t.stop = Lines(*v);
+  if (auto v = lookup("sleep_stop")) t.sleep_stop = Lines(*v);
+  return t;
+}
+
 Result<PromptTemplates> LoadPromptTemplates(const std::string& dir) {
-  PromptTemplates t = DefaultPromptTemplates();
+  return LoadPromptTemplates([](const std::string&) { return std::optional<std::string>(); }, dir);
+}
+
+Result<PromptTemplates> LoadPromptTemplates(
+    const std::function<std::optional<std::string>(const std::string&)>& model_metadata, const std::string& dir) {
+  PromptTemplates t = OverridePromptTemplates(DefaultPromptTemplates(), model_metadata);
   if (dir.empty()) return t;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::NotFound("template directory not found: " + dir);
-  auto read = [&](const std::string& name, std::string* out) -> Result<bool> {
+  Status error;
+  t = OverridePromptTemplates(std::move(t), [&](const std::string& name) -> std::optional<std::string> {
     fs::path p = fs::path(dir) / (name + ".txt");
-    if (!fs::exists(p, ec)) return false;
+    if (!fs::exists(p, ec)) return std::nullopt;
     std::ifstream in(p, std::ios::binary);
-    if (!in) return Status::IoError("cannot read template " + p.string());
+    if (!in) {
+      error = Status::IoError("cannot read template " + p.string());
+      return std::nullopt;
+    }
     std::ostringstream ss;
     ss << in.rdbuf();
-    *out = ss.str();
-    return true;
-  };
-  for (auto& [name, field] : TextFields(t)) {
-    ST_ASSIGN_OR_RETURN(bool found, read(name, field));
-    (void)found;
-  }
-  std::string lines;
-  ST_ASSIGN_OR_RETURN(bool has_stop, read("stop", &lines));
-  if (has_stop) t.stop = Lines(lines);
-  ST_ASSIGN_OR_RETURN(bool has_sleep_stop, read("sleep_stop", &lines));
-  if (has_sleep_stop) t.sleep_stop = Lines(lines);
+    return ss.str();
+  });
+  if (!error.ok()) return error;
   return t;
 }
 

@@ -78,7 +78,8 @@ Result<Engine*> App::engine() {
   if (!engine_) {
     ST_ASSIGN_OR_RETURN(Store * s, store());
     ST_ASSIGN_OR_RETURN(LlamaBackend * b, backend());
-    ST_ASSIGN_OR_RETURN(PromptTemplates t, LoadPromptTemplates(opts.templates_dir));
+    auto from_model = [b](const std::string& name) { return b->ModelMetadata(kModelPromptKeyPrefix + name); };
+    ST_ASSIGN_OR_RETURN(PromptTemplates t, LoadPromptTemplates(from_model, opts.templates_dir));
     EngineOptions eo;
     eo.test_token_weight = opts.test_token_weight;
     engine_ = std::make_unique<Engine>(b, s, std::move(t), eo);
