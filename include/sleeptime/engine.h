@@ -26,8 +26,8 @@ namespace sleeptime {
 struct EngineOptions {
   // Cost of a test-time token relative to a sleep-time token (the paper's t).
   double test_token_weight = 10.0;
-  // Tokens of the test budget kept for the forced answer.
-  int answer_reserve = 16;
+  // Tokens of the test budget kept for a forced answer ("42" and an end).
+  int answer_reserve = 8;
 };
 
 struct SleepOptions {

@@ -130,12 +130,18 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
   ST_ASSIGN_OR_RETURN(Prompt prompt, AnswerPrompt(context, learned, query, options.verbosity));
   ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget));
 
-  // The budget is a hard cap on everything generated; part of it is kept so a
-  // forced answer always fits.
+  // The budget is a hard cap on everything generated. Reasoning may use all
+  // but `reserve` tokens; when it runs out, or the model itself starts the
+  // answer, the answer marker is appended and the answer generated within
+  // what is left. Stopping at the model's own marker keeps it from being
+  // written twice.
   int reserve = std::min(options_.answer_reserve, (options.budget + 1) / 2);
+  std::string marker = templates_.force_answer;
+  while (!marker.empty() && (marker.back() == ' ' || marker.back() == '\n')) marker.pop_back();
   GenerateOptions gen;
   gen.max_tokens = options.budget - reserve;
   gen.stop = templates_.stop;
+  if (!marker.empty()) gen.stop.push_back(marker);
   AskResult result;
   Generation first;
   if (gen.max_tokens > 0) {
@@ -145,15 +151,15 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     result.prefix_source = first.prefix_source;
     result.ttft_ms = first.timings.ttft_ms;
   }
-  if (gen.max_tokens == 0 || first.finish == FinishReason::kLength) {
-    // Budget forcing: stop reasoning and ask for the answer now.
-    result.forced = true;
-    Prompt forced{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};
-    GenerateOptions fgen;
-    fgen.max_tokens = options.budget - static_cast<int>(result.usage.completion_tokens);
-    fgen.stop = templates_.stop;
-    fgen.stop.push_back("\n");
-    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(forced, fgen));
+  bool reached_marker = !marker.empty() && first.finish == FinishReason::kStop && first.stop_matched == marker;
+  result.forced = gen.max_tokens == 0 || first.finish == FinishReason::kLength;
+  if (result.forced || reached_marker) {
+    Prompt answer_prompt{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};
+    GenerateOptions agen;
+    agen.max_tokens = options.budget - static_cast<int>(result.usage.completion_tokens);
+    agen.stop = templates_.stop;
+    agen.stop.push_back("\n");
+    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(answer_prompt, agen));
     result.answer += templates_.force_answer + g.text;
     if (gen.max_tokens == 0) {
       result.usage.prompt_tokens = g.usage.prompt_tokens;

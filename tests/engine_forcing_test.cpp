@@ -1,0 +1,131 @@
+// Budget forcing in the engine, against a scripted stand-in for a model so the
+// reasoning text (and whether it reaches the answer marker) is under the
+// test's control. One character = one token.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "sleeptime/engine.h"
+#include "support/test_model.h"
+
+namespace fs = std::filesystem;
+using namespace sleeptime;
+
+namespace {
+
+class ScriptedBackend : public Backend {
+ public:
+  std::string reasoning;     // what the "model" writes after a question
+  std::string answer;        // what it writes after the answer marker
+  std::string marker = " answer: ";
+  int calls = 0;
+
+  const std::string& ModelFingerprint() const override { return fingerprint_; }
+  std::string ModelDescription() const override { return "scripted"; }
+  int ContextWindow() const override { return 100000; }
+  std::optional<std::string> ModelMetadata(const std::string&) const override { return std::nullopt; }
+  Result<std::vector<Token>> Tokenize(std::string_view text, bool) const override {
+    return std::vector<Token>(text.begin(), text.end());
+  }
+  Result<int64_t> CountTokens(const Prompt& p) const override {
+    return static_cast<int64_t>(p.prefix.size() + p.suffix.size());
+  }
+  std::string Detokenize(const std::vector<Token>& t) const override { return std::string(t.begin(), t.end()); }
+  Result<Prompt> RenderChat(const std::vector<ChatMessage>&) const override { return Status::NotFound("none"); }
+  bool HasChatTemplate() const override { return false; }
+  Result<PrefixStateInfo> SavePrefix(std::string_view) override { return PrefixStateInfo{}; }
+  Result<Logits> NextTokenLogits(const Prompt&, bool) override { return Status::Internal("unused"); }
+
+  Result<Generation> Generate(const Prompt& prompt, const GenerateOptions& options) override {
+    ++calls;
+    bool after_marker = prompt.suffix.size() >= marker.size() &&
+                        prompt.suffix.compare(prompt.suffix.size() - marker.size(), marker.size(), marker) == 0;
+    const std::string& script = after_marker ? answer : reasoning;
+    Generation g;
+    g.usage.prompt_tokens = static_cast<int64_t>(prompt.prefix.size() + prompt.suffix.size());
+    g.finish = FinishReason::kLength;
+    for (char c : script) {
+      if (g.usage.completion_tokens == options.max_tokens) return g;
+      g.text += c;
+      ++g.usage.completion_tokens;
+      for (const auto& s : options.stop) {
+        if (g.text.size() >= s.size() && g.text.compare(g.text.size() - s.size(), s.size(), s) == 0) {
+          g.text.resize(g.text.size() - s.size());
+          g.finish = FinishReason::kStop;
+          g.stop_matched = s;
+          return g;
+        }
+      }
+    }
+    if (g.usage.completion_tokens < options.max_tokens) g.finish = FinishReason::kEndOfText;
+    return g;
+  }
+
+ private:
+  std::string fingerprint_ = std::string(64, 'f');
+};
+
+class EngineForcingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("forcing");
+    auto store = Store::Open(dir_ + "/db");
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(store).value();
+    ASSERT_TRUE(store_->PutContext("c", "Ann has 12 apples. Bob has 5 more than Ann.").ok());
+    templates_ = DefaultPromptTemplates();
+    templates_.force_answer = " answer: ";
+    templates_.stop = {"\n"};
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  Result<AskResult> Ask(int budget) {
+    Engine engine(&backend_, store_.get(), templates_);
+    AskOptions o;
+    o.budget = budget;
+    return engine.Ask("c", "How many does Bob have?", o);
+  }
+
+  std::string dir_;
+  std::unique_ptr<Store> store_;
+  PromptTemplates templates_;
+  ScriptedBackend backend_;
+};
+
+TEST_F(EngineForcingTest, ModelsOwnMarkerIsNotWrittenTwice) {
+  backend_.reasoning = " Bob=Ann+5=12+5=17. answer: 17\n";
+  backend_.answer = "17\n";
+  auto r = Ask(100);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_FALSE(r->forced);
+  EXPECT_EQ(r->answer, " Bob=Ann+5=12+5=17. answer: 17");
+  // Tokens generated: the reasoning up to and including the model's " answer:",
+  // then "17" and the newline.
+  EXPECT_EQ(r->usage.completion_tokens, static_cast<int64_t>(std::string(" Bob=Ann+5=12+5=17. answer:").size() + 3));
+}
+
+TEST_F(EngineForcingTest, ReasoningCutAtBudgetThenAnswerForcedWithinIt) {
+  backend_.reasoning = std::string(500, 'x');
+  backend_.answer = "17\n";
+  for (int budget : {1, 2, 5, 9, 20, 64}) {
+    auto r = Ask(budget);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_TRUE(r->forced) << budget;
+    EXPECT_LE(r->usage.completion_tokens, budget) << budget;
+    EXPECT_NE(r->answer.find(" answer: "), std::string::npos);
+    if (budget >= 6) {
+      EXPECT_EQ(r->answer.substr(r->answer.size() - 2), "17") << budget;
+    }
+  }
+}
+
+TEST_F(EngineForcingTest, AnAnswerWithinBudgetIsNotForced) {
+  backend_.reasoning = " 17\n";
+  auto r = Ask(10);
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->forced);
+  EXPECT_EQ(r->answer, " 17");
+  EXPECT_EQ(backend_.calls, 1);
+}
+
+}  // namespace
