@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
   sleeptime::cli::AddSleepAskCommands(cli, app);
   sleeptime::cli::AddStatsCommand(cli, app);
   sleeptime::cli::AddModelCommands(cli, app);
+  sleeptime::cli::AddEvalDemoCommand(cli, app);
 
   try {
     cli.parse(argc, argv);

@@ -1,0 +1,72 @@
+// DemoEval: the acceptance measurement of a model on the reasoning language
+// (issue 3): held-out problems run through the real engine (store, backend,
+// KV states) in every mode the demo model must master.
+//
+//   reasoned   T(q, c): no notes, an effectively unlimited budget;
+//   direct     the answer marker right after the question (no reasoning);
+//   sleep      S(c): the notes the model writes itself, scored per quantity;
+//   notes      T(q, c′) from those notes with a budget of a fraction (default
+//              1/5) of the mean test-time tokens the reasoned mode spent.
+//
+// Not thread-safe; one run at a time per backend.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+
+#include "sleeptime/backend.h"
+#include "sleeptime/prompts.h"
+#include "sleeptime/status.h"
+
+namespace sleeptime {
+
+namespace lang {
+// The engine templates of the reasoning language (context line, "NOTES:"
+// lines, "Q: " question, " answer: " marker, newline stops).
+PromptTemplates DemoPromptTemplates();
+}  // namespace lang
+
+struct DemoEvalOptions {
+  int problems = 100;        // held-out problems, 4 queries each
+  uint64_t first_problem = 0;
+  int unlimited_budget = 400;
+  int sleep_budget = 400;
+  double notes_budget_fraction = 0.2;
+  std::function<void(const std::string& phase, int done, int total)> on_progress;
+};
+
+struct ModeScore {
+  int64_t n = 0;
+  int64_t correct = 0;
+  int64_t tokens = 0;  // generated (test-time) tokens
+  double accuracy() const { return n ? static_cast<double>(correct) / static_cast<double>(n) : 0; }
+  double mean_tokens() const { return n ? static_cast<double>(tokens) / static_cast<double>(n) : 0; }
+  void Add(bool ok, int64_t t) {
+    ++n;
+    correct += ok;
+    tokens += t;
+  }
+};
+
+struct DemoEvalReport {
+  int problems = 0;
+  std::string model;
+  // Per mode, keyed by reasoning steps from the raw context (0 = all).
+  std::map<int, ModeScore> reasoned, direct, notes;
+  std::map<std::string, ModeScore> reasoned_by_kind, notes_by_kind;
+  int64_t notes_derived = 0, notes_correct = 0, sleep_tokens = 0;
+  int notes_budget = 0;
+  double seconds = 0;
+
+  double notes_accuracy() const {
+    return notes_derived ? static_cast<double>(notes_correct) / static_cast<double>(notes_derived) : 0;
+  }
+  std::string ToJson() const;
+  std::string ToMarkdown() const;
+};
+
+// `work_dir` receives a scratch database; the backend's own KV cache is used.
+Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir, const DemoEvalOptions& options);
+
+}  // namespace sleeptime

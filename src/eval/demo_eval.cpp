@@ -1,0 +1,199 @@
+#include "sleeptime/demo_eval.h"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "sleeptime/engine.h"
+#include "sleeptime/reasoning_language.h"
+#include "sleeptime/store.h"
+
+namespace fs = std::filesystem;
+
+namespace sleeptime {
+
+namespace lang {
+PromptTemplates DemoPromptTemplates() {
+  PromptTemplates t = DefaultPromptTemplates();
+  t.sleep = kSleepTemplate;
+  t.answer_prefix = kAnswerPrefixTemplate;
+  t.answer_prefix_notes = kAnswerPrefixNotesTemplate;
+  t.question = kQuestionTemplate;
+  for (auto& v : t.verbosity) v.clear();  // the language has no verbosity instruction
+  t.force_answer = kAnswerMarker;
+  t.notes_separator = kNotesSeparator;
+  t.stop = {kStop};
+  t.sleep_stop = {kStop};
+  return t;
+}
+}  // namespace lang
+
+namespace {
+
+std::string ContextId(uint64_t index) { return "heldout-" + std::to_string(index); }
+
+bool Correct(const std::string& text, int64_t gold) {
+  auto got = lang::ParseAnswer(text);
+  return got && *got == gold;
+}
+
+nlohmann::json ScoresJson(const std::map<int, ModeScore>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [steps, s] : m) {
+    j[steps == 0 ? "all" : std::to_string(steps)] = {
+        {"n", s.n}, {"accuracy", s.accuracy()}, {"mean_tokens", s.mean_tokens()}};
+  }
+  return j;
+}
+
+nlohmann::json KindJson(const std::map<std::string, ModeScore>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [kind, s] : m) j[kind] = {{"n", s.n}, {"accuracy", s.accuracy()}, {"mean_tokens", s.mean_tokens()}};
+  return j;
+}
+
+}  // namespace
+
+Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir, const DemoEvalOptions& options) {
+  auto t0 = std::chrono::steady_clock::now();
+  if (options.problems < 1) return Status::InvalidArgument("need at least one problem");
+  std::error_code ec;
+  fs::create_directories(work_dir, ec);
+  fs::remove(fs::path(work_dir) / "eval.db", ec);
+  ST_ASSIGN_OR_RETURN(auto store, Store::Open((fs::path(work_dir) / "eval.db").string()));
+  PromptTemplates templates = lang::DemoPromptTemplates();
+  Engine engine(backend, store.get(), templates);
+
+  std::vector<lang::Problem> problems;
+  for (int i = 0; i < options.problems; ++i) {
+    uint64_t index = options.first_problem + static_cast<uint64_t>(i);
+    problems.push_back(lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, index)));
+    ST_ASSIGN_OR_RETURN(auto c, store->PutContext(ContextId(index), lang::RenderContext(problems.back())));
+    (void)c;
+  }
+  auto progress = [&](const char* phase, int done) {
+    if (options.on_progress) options.on_progress(phase, done, options.problems);
+  };
+
+  DemoEvalReport report;
+  report.problems = options.problems;
+  report.model = backend->ModelDescription();
+  // Phase 1: reasoned and direct answers from the raw context; sleep.
+  for (int i = 0; i < options.problems; ++i) {
+    const auto& p = problems[static_cast<size_t>(i)];
+    std::string id = ContextId(options.first_problem + static_cast<uint64_t>(i));
+    for (const auto& q : p.queries) {
+      AskOptions ao;
+      ao.budget = options.unlimited_budget;
+      ao.use_learned = false;
+      ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
+      bool ok = Correct(r.answer, q.answer);
+      report.reasoned[0].Add(ok, r.usage.completion_tokens);
+      report.reasoned[q.steps].Add(ok, r.usage.completion_tokens);
+      report.reasoned_by_kind[lang::QueryKindName(q.kind)].Add(ok, r.usage.completion_tokens);
+
+      GenerateOptions direct;
+      direct.max_tokens = 6;
+      direct.stop = {lang::kStop};
+      ST_ASSIGN_OR_RETURN(
+          Generation g,
+          backend->Generate({lang::RenderAnswerPrefix(p), lang::RenderQuestion(q) + lang::kAnswerMarker}, direct));
+      bool direct_ok = Correct(std::string(lang::kAnswerMarker) + g.text, q.answer);
+      report.direct[0].Add(direct_ok, g.usage.completion_tokens);
+      report.direct[q.steps].Add(direct_ok, g.usage.completion_tokens);
+    }
+    SleepOptions so;
+    so.budget = options.sleep_budget;
+    ST_ASSIGN_OR_RETURN(SleepResult slept, engine.Sleep(id, so));
+    auto score = lang::ScoreNotes(p, slept.learned.text);
+    report.notes_derived += score.derived;
+    report.notes_correct += score.correct;
+    report.sleep_tokens += slept.completion_tokens;
+    progress("reason+sleep", i + 1);
+  }
+  // Phase 2: answers from the model's own notes under a fraction of the
+  // reasoned mode's mean budget.
+  report.notes_budget =
+      std::max(1, static_cast<int>(std::floor(report.reasoned[0].mean_tokens() * options.notes_budget_fraction)));
+  for (int i = 0; i < options.problems; ++i) {
+    const auto& p = problems[static_cast<size_t>(i)];
+    std::string id = ContextId(options.first_problem + static_cast<uint64_t>(i));
+    for (const auto& q : p.queries) {
+      AskOptions ao;
+      ao.budget = report.notes_budget;
+      ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
+      if (!r.used_learned_context) return Status::Internal("the learned context was not used for " + id);
+      bool ok = Correct(r.answer, q.answer);
+      report.notes[0].Add(ok, r.usage.completion_tokens);
+      report.notes[q.steps].Add(ok, r.usage.completion_tokens);
+      report.notes_by_kind[lang::QueryKindName(q.kind)].Add(ok, r.usage.completion_tokens);
+    }
+    progress("answer from notes", i + 1);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return report;
+}
+
+std::string DemoEvalReport::ToJson() const {
+  nlohmann::json j = {{"problems", problems},
+                      {"model", model},
+                      {"reasoned", ScoresJson(reasoned)},
+                      {"reasoned_by_kind", KindJson(reasoned_by_kind)},
+                      {"direct", ScoresJson(direct)},
+                      {"notes", ScoresJson(notes)},
+                      {"notes_by_kind", KindJson(notes_by_kind)},
+                      {"notes_budget", notes_budget},
+                      {"sleep_notes_accuracy", notes_accuracy()},
+                      {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
+                      {"seconds", seconds}};
+  return j.dump(2);
+}
+
+std::string DemoEvalReport::ToMarkdown() const {
+  std::string out = fmt::format("{} held-out problems ({} queries), model: {}\n\n", problems,
+                                reasoned.count(0) ? reasoned.at(0).n : 0, model);
+  out += "| steps (from the raw context) | queries | reasoned, no notes | direct, no notes | from own notes |\n";
+  out += "|---|---|---|---|---|\n";
+  // The acceptance bars are stated for <= 3 steps and for 4: show the first as a row too.
+  auto upto3 = [](const std::map<int, ModeScore>& m) {
+    ModeScore sum;
+    for (const auto& [steps, s] : m) {
+      if (steps >= 1 && steps <= 3) {
+        sum.n += s.n;
+        sum.correct += s.correct;
+        sum.tokens += s.tokens;
+      }
+    }
+    return sum;
+  };
+  {
+    auto s = upto3(reasoned), d = upto3(direct), n = upto3(notes);
+    out += fmt::format("| 1-3 | {} | {:.1f}% ({:.1f} tok) | {:.1f}% | {:.1f}% ({:.1f} tok) |\n", s.n,
+                       100 * s.accuracy(), s.mean_tokens(), 100 * d.accuracy(), 100 * n.accuracy(), n.mean_tokens());
+  }
+  for (const auto& [steps, s] : reasoned) {
+    auto d = direct.count(steps) ? direct.at(steps) : ModeScore{};
+    auto n = notes.count(steps) ? notes.at(steps) : ModeScore{};
+    out += fmt::format("| {} | {} | {:.1f}% ({:.1f} tok) | {:.1f}% | {:.1f}% ({:.1f} tok) |\n",
+                       steps == 0 ? "all" : std::to_string(steps), s.n, 100 * s.accuracy(), s.mean_tokens(),
+                       100 * d.accuracy(), 100 * n.accuracy(), n.mean_tokens());
+  }
+  out += "\n| query kind | reasoned, no notes | from own notes |\n|---|---|---|\n";
+  for (const auto& [kind, s] : reasoned_by_kind) {
+    auto n = notes_by_kind.count(kind) ? notes_by_kind.at(kind) : ModeScore{};
+    out += fmt::format("| {} | {:.1f}% ({:.1f} tok) | {:.1f}% ({:.1f} tok) |\n", kind, 100 * s.accuracy(),
+                       s.mean_tokens(), 100 * n.accuracy(), n.mean_tokens());
+  }
+  out += fmt::format(
+      "\nSleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}), {:.1f} tokens per "
+      "context.\nBudget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} s.\n",
+      100 * notes_accuracy(), notes_correct, notes_derived,
+      problems ? static_cast<double>(sleep_tokens) / problems : 0.0, notes_budget,
+      reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+  return out;
+}
+
+}  // namespace sleeptime

@@ -1,0 +1,85 @@
+// The demo-model evaluation: its prompts equal the language's own rendering,
+// and a run on a random model produces a complete, consistent report.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "sleeptime/demo_eval.h"
+#include "sleeptime/engine.h"
+#include "sleeptime/llama_backend.h"
+#include "sleeptime/reasoning_language.h"
+#include "support/test_model.h"
+
+namespace fs = std::filesystem;
+using namespace sleeptime;
+
+namespace {
+
+// Render through the engine (templates) and through the language (the
+// training data's own rendering): the model must see identical bytes.
+TEST(DemoTemplates, EnginePromptsEqualTrainingPrompts) {
+  std::string dir = MakeTempDir("demo-templates");
+  auto store = Store::Open(dir + "/db");
+  ASSERT_TRUE(store.ok());
+  LlamaBackendOptions o;
+  o.model_path = TinyModelPath();
+  o.n_ctx = 1024;
+  auto backend = LlamaBackend::Open(o);
+  ASSERT_TRUE(backend.ok());
+  Engine engine(backend->get(), store->get(), lang::DemoPromptTemplates());
+  for (uint64_t i = 0; i < 50; ++i) {
+    auto p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, i));
+    Context c;
+    c.id = "x";
+    c.text = lang::RenderContext(p);
+    LearnedContext lc;
+    lc.text = lang::RenderNotes(p);
+    for (const auto& q : p.queries) {
+      auto plain = engine.AnswerPrompt(c, std::nullopt, q.text, 0);
+      ASSERT_TRUE(plain.ok());
+      EXPECT_EQ(plain->prefix + plain->suffix, lang::RenderAnswerPrompt(p, q));
+      EXPECT_EQ(plain->prefix, lang::RenderAnswerPrefix(p));
+      auto with_notes = engine.AnswerPrompt(c, lc, q.text, 0);
+      ASSERT_TRUE(with_notes.ok());
+      EXPECT_EQ(with_notes->prefix + with_notes->suffix, lang::RenderAnswerPrompt(p, q, &lc.text));
+    }
+    EXPECT_EQ(RenderTemplate(lang::DemoPromptTemplates().sleep, {{"context", c.text}}), lang::RenderSleepPrompt(p));
+  }
+  backend->reset();
+  fs::remove_all(dir);
+}
+
+TEST(DemoEval, RunsEveryModeOnARandomModel) {
+  std::string dir = MakeTempDir("demo-eval");
+  LlamaBackendOptions o;
+  o.model_path = TinyModelPath();
+  o.n_ctx = 2048;
+  o.kv_cache.dir = dir + "/kv";
+  auto backend = LlamaBackend::Open(o);
+  ASSERT_TRUE(backend.ok());
+  DemoEvalOptions eo;
+  eo.problems = 2;
+  eo.unlimited_budget = 30;
+  eo.sleep_budget = 20;
+  int progress_calls = 0;
+  eo.on_progress = [&](const std::string&, int, int) { ++progress_calls; };
+  auto r = RunDemoEval(backend->get(), dir, eo);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->reasoned.at(0).n, 8);
+  EXPECT_EQ(r->direct.at(0).n, 8);
+  EXPECT_EQ(r->notes.at(0).n, 8);
+  EXPECT_EQ(progress_calls, 4);
+  EXPECT_LE(r->reasoned.at(0).mean_tokens(), 30);
+  EXPECT_EQ(r->notes_budget, std::max(1, static_cast<int>(r->reasoned.at(0).mean_tokens() * 0.2)));
+  EXPECT_LE(r->notes.at(0).mean_tokens(), r->notes_budget);
+  EXPECT_GT(r->notes_derived, 0);
+  auto j = nlohmann::json::parse(r->ToJson());
+  EXPECT_EQ(j["problems"], 2);
+  EXPECT_NE(r->ToMarkdown().find("| 1-3 |"), std::string::npos);
+  backend->reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
