@@ -26,16 +26,16 @@ echo "== 1. add a context (known before any question)"
 st context add --id orchard --file "$root/examples/orchard.txt"
 echo
 echo "== 2. sleep: think about it while idle, save the learned context and its KV state"
-st sleep orchard --budget 96
+st sleep orchard --budget 200
 echo
 echo "== 3. ask from the learned context (small test-time budget, prefix restored from disk)"
-for q in "How many apples does Cid have?" "How many apples does Eve have?" "How many apples do Bob and Dee have together?"; do
+for q in "How many does Cid have?" "How many do Bob and Dee have together?" "If Ann had 3 more, how many would Dee have?"; do
   echo "Q: $q"
-  st ask orchard "$q" --budget 24 --verbosity 0
+  st ask orchard "$q" --budget 24
 done
 echo
 echo "== 4. the baseline: the same question from the raw context, larger budget"
-st ask orchard "How many apples does Cid have?" --budget 64 --verbosity 3 --no-sleep
+st ask orchard "How many does Cid have?" --budget 200 --no-sleep
 echo
 echo "== 5. cost per query, sleep tokens amortized over N queries (test tokens weighted x10)"
 st stats orchard

@@ -33,7 +33,7 @@ TEST(DemoTemplates, EnginePromptsEqualTrainingPrompts) {
     auto p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, i));
     Context c;
     c.id = "x";
-    c.text = lang::RenderContext(p);
+    c.text = lang::RenderContext(p) + (i % 2 ? "\n" : "");  // as from a file
     LearnedContext lc;
     lc.text = lang::RenderNotes(p);
     for (const auto& q : p.queries) {
@@ -45,7 +45,8 @@ TEST(DemoTemplates, EnginePromptsEqualTrainingPrompts) {
       ASSERT_TRUE(with_notes.ok());
       EXPECT_EQ(with_notes->prefix + with_notes->suffix, lang::RenderAnswerPrompt(p, q, &lc.text));
     }
-    EXPECT_EQ(RenderTemplate(lang::DemoPromptTemplates().sleep, {{"context", c.text}}), lang::RenderSleepPrompt(p));
+    EXPECT_EQ(RenderTemplate(lang::DemoPromptTemplates().sleep, {{"context", lang::RenderContext(p)}}),
+              lang::RenderSleepPrompt(p));
   }
   backend->reset();
   fs::remove_all(dir);

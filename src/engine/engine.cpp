@@ -33,6 +33,14 @@ Status CheckFits(Backend* backend, const Context& context, const Prompt& prompt,
   return Status::Ok();
 }
 
+// Templates place the context themselves; a trailing newline from a file
+// would otherwise change the prompt the model was trained on.
+std::string ContextBody(const Context& context) {
+  std::string text = context.text;
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
 }  // namespace
 
 Engine::Engine(Backend* backend, Store* store, PromptTemplates templates, EngineOptions options)
@@ -42,8 +50,8 @@ Result<Prompt> Engine::AnswerPrompt(const Context& context, const std::optional<
                                     const std::string& query, int verbosity) const {
   if (verbosity < 0 || verbosity > 4) return Status::InvalidArgument("verbosity must be 0..4");
   std::string prefix = learned ? RenderTemplate(templates_.answer_prefix_notes,
-                                                {{"context", context.text}, {"notes", learned->text}})
-                               : RenderTemplate(templates_.answer_prefix, {{"context", context.text}});
+                                                {{"context", ContextBody(context)}, {"notes", learned->text}})
+                               : RenderTemplate(templates_.answer_prefix, {{"context", ContextBody(context)}});
   std::string suffix =
       RenderTemplate(templates_.question, {{"query", query}, {"verbosity", templates_.verbosity[verbosity]}});
   if (backend_->HasChatTemplate()) {
@@ -57,7 +65,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   if (options.passes < 1) return Status::InvalidArgument("sleep passes must be at least 1");
   auto t0 = Clock::now();
   ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
-  std::string sleep_text = RenderTemplate(templates_.sleep, {{"context", context.text}});
+  std::string sleep_text = RenderTemplate(templates_.sleep, {{"context", ContextBody(context)}});
   Prompt prompt{"", sleep_text};
   if (backend_->HasChatTemplate()) {
     ST_ASSIGN_OR_RETURN(prompt, backend_->RenderChat({{"user", sleep_text}}));
