@@ -49,6 +49,7 @@ void AddSleepAskCommands(CLI::App& cli, App& app);
 void AddStatsCommand(CLI::App& cli, App& app);
 void AddModelCommands(CLI::App& cli, App& app);
 void AddEvalDemoCommand(CLI::App& cli, App& app);
+void AddTrainCommands(CLI::App& cli, App& app);
 
 // Reads a whole file, or stdin for "-".
 Result<std::string> ReadInput(const std::string& path);

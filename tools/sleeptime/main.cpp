@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   sleeptime::cli::AddStatsCommand(cli, app);
   sleeptime::cli::AddModelCommands(cli, app);
   sleeptime::cli::AddEvalDemoCommand(cli, app);
+  sleeptime::cli::AddTrainCommands(cli, app);
 
   try {
     cli.parse(argc, argv);

@@ -1,0 +1,283 @@
+// Tests of the demo-model trainer: tokenization equals llama.cpp's, the
+// exported GGUF reproduces the trainer's logits in llama.cpp, the loss falls,
+// checkpoint + resume is bit-identical, and the MUL_MAT gradient rewrite
+// matches ggml's autodiff.
+#include "sleeptime/trainer.h"
+
+#include <gtest/gtest.h>
+#include <llama.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "sleeptime/random_model.h"
+
+namespace sleeptime {
+namespace {
+
+namespace fs = std::filesystem;
+
+void SilentLog(ggml_log_level, const char*, void*) {}
+
+struct ModelDeleter {
+  void operator()(llama_model* m) const { llama_model_free(m); }
+};
+struct ContextDeleter {
+  void operator()(llama_context* c) const { llama_free(c); }
+};
+using ModelPtr = std::unique_ptr<llama_model, ModelDeleter>;
+using ContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
+
+std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
+  std::vector<llama_token> tokens(text.size() + 8);
+  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                             static_cast<int32_t>(tokens.size()), add_special, /*parse_special=*/false);
+  if (n < 0) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                       static_cast<int32_t>(tokens.size()), add_special, false);
+  }
+  tokens.resize(static_cast<size_t>(std::max(n, 0)));
+  return {tokens.begin(), tokens.end()};
+}
+
+// A tiny model that trains in milliseconds per step.
+TrainerConfig TinyConfig() {
+  TrainerConfig c;
+  c.n_embd = 32;
+  c.n_layer = 2;
+  c.n_head = 4;
+  c.n_ff = 64;
+  c.n_ctx = 192;
+  c.batch_seqs = 2;
+  c.generator.max_facts = 4;
+  c.generator.max_depth = 2;
+  c.total_steps = 60;
+  c.warmup_steps = 5;
+  c.lr = 3e-3f;
+  c.seed = 7;
+  return c;
+}
+
+class TrainerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    llama_log_set(SilentLog, nullptr);
+    llama_backend_init();
+  }
+  static void TearDownTestSuite() { llama_backend_free(); }
+
+  void SetUp() override {
+    dir_ = (fs::temp_directory_path() /
+            ("sleeptime-trainer-test-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+               .string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  std::unique_ptr<Trainer> MakeTrainer(const TrainerConfig& c) {
+    auto r = Trainer::Create(c);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    return r.ok() ? std::move(r).value() : nullptr;
+  }
+
+  static std::vector<float> Run(Trainer& t, int steps) {
+    std::vector<float> losses;
+    for (int i = 0; i < steps; ++i) {
+      auto s = t.Step();
+      EXPECT_TRUE(s.ok()) << s.status().ToString();
+      if (!s.ok()) break;
+      EXPECT_TRUE(std::isfinite(s->loss));
+      EXPECT_GT(s->loss_tokens, 0);
+      losses.push_back(s->loss);
+    }
+    return losses;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(TrainerTest, TokenizeBytesEqualsLlamaTokenize) {
+  const std::string path = dir_ + "/vocab.gguf";
+  RandomModelSpec spec;
+  spec.n_embd = 16;
+  spec.n_layer = 1;
+  spec.n_head = 2;
+  spec.n_head_kv = 2;
+  spec.n_ff = 16;
+  ASSERT_TRUE(WriteRandomLlamaModel(spec, path).ok());
+  llama_model_params mp = llama_model_default_params();
+  mp.vocab_only = true;
+  ModelPtr model(llama_model_load_from_file(path.c_str(), mp));
+  ASSERT_NE(model, nullptr);
+  const llama_vocab* vocab = llama_model_get_vocab(model.get());
+
+  std::vector<std::string> texts = {"", " ", "  ", "a b", " lead", "trail ", "Ann has 12 apples.\nQ: x",
+                                    "\xE2\x96\x81", "x\xE2\x96\x81y", "Ünïcödé ✓", "tab\tand\rCR"};
+  std::string all;
+  for (int b = 1; b < 256; ++b) all.push_back(static_cast<char>(b));
+  texts.push_back(all);
+  for (uint64_t i = 0; i < 30; ++i) {
+    const lang::Problem p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kTrain, i));
+    for (const auto& ex : lang::RenderTrainingExamples(p, i)) {
+      texts.push_back(ex.prompt);
+      texts.push_back(ex.completion);
+      texts.push_back(ex.prompt + ex.completion);
+    }
+  }
+  for (const auto& text : texts) {
+    for (bool bos : {false, true}) {
+      EXPECT_EQ(TokenizeBytes(text, bos), LlamaTokenize(vocab, text, bos)) << "text: '" << text << "'";
+    }
+  }
+  // Tokenizing prompt and completion separately equals tokenizing their concatenation.
+  EXPECT_EQ(TokenizeBytes("a ", true).size() + TokenizeBytes("b", false).size(), TokenizeBytes("a b", true).size());
+}
+
+TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
+  auto trainer = MakeTrainer(TinyConfig());
+  ASSERT_NE(trainer, nullptr);
+  Run(*trainer, 20);  // trained weights: logits far from uniform
+  const std::string path = dir_ + "/model.gguf";
+  ASSERT_TRUE(trainer->ExportGguf(path).ok());
+
+  const lang::Problem p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, 3));
+  const std::vector<int32_t> tokens = TokenizeBytes(lang::RenderAnswerPrompt(p, p.queries.at(0)), true);
+  ASSERT_GT(tokens.size(), 20u);
+  ASSERT_LE(tokens.size(), 192u);
+  auto mine = trainer->Logits(tokens);
+  ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+
+  ModelPtr model(llama_model_load_from_file(path.c_str(), llama_model_default_params()));
+  ASSERT_NE(model, nullptr);
+  EXPECT_EQ(llama_model_n_params(model.get()), trainer->parameter_count());
+  EXPECT_EQ(llama_model_n_ctx_train(model.get()), 192);
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = 256;
+  cp.n_batch = 256;
+  cp.n_ubatch = 256;
+  cp.n_threads = 1;
+  cp.n_threads_batch = 1;
+  ContextPtr ctx(llama_init_from_model(model.get(), cp));
+  ASSERT_NE(ctx, nullptr);
+  llama_batch batch = llama_batch_init(static_cast<int32_t>(tokens.size()), 0, 1);
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    batch.token[i] = tokens[i];
+    batch.pos[i] = static_cast<llama_pos>(i);
+    batch.n_seq_id[i] = 1;
+    batch.seq_id[i][0] = 0;
+    batch.logits[i] = 1;
+  }
+  batch.n_tokens = static_cast<int32_t>(tokens.size());
+  ASSERT_EQ(llama_decode(ctx.get(), batch), 0);
+  // Tolerance: F32 weights on both sides; the kernels differ in summation order
+  // (and llama.cpp may use an F16 KV cache), so logits agree to ~1e-3 of their scale.
+  float max_diff = 0, max_abs = 0;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const float* theirs = llama_get_logits_ith(ctx.get(), static_cast<int32_t>(i));
+    ASSERT_NE(theirs, nullptr);
+    for (int v = 0; v < kByteVocabSize; ++v) {
+      const float a = (*mine)[i * kByteVocabSize + v];
+      max_diff = std::max(max_diff, std::fabs(a - theirs[v]));
+      max_abs = std::max(max_abs, std::fabs(a));
+    }
+  }
+  llama_batch_free(batch);
+  std::printf("exported vs trainer logits: max |diff| %.3g, max |logit| %.3g over %zu positions\n", max_diff,
+              max_abs, tokens.size());
+  EXPECT_GT(max_abs, 1e-3f) << "degenerate logits";
+  EXPECT_LT(max_diff, 1e-3f + 1e-3f * max_abs) << "max |logit| " << max_abs;
+}
+
+TEST_F(TrainerTest, LossDecreases) {
+  auto trainer = MakeTrainer(TinyConfig());
+  ASSERT_NE(trainer, nullptr);
+  const std::vector<float> losses = Run(*trainer, 40);
+  ASSERT_EQ(losses.size(), 40u);
+  auto mean = [](auto b, auto e) { return std::accumulate(b, e, 0.0) / std::distance(b, e); };
+  const double first = mean(losses.begin(), losses.begin() + 5);
+  const double last = mean(losses.end() - 5, losses.end());
+  EXPECT_NEAR(first, std::log(260.0), 0.3) << "a fresh model predicts ~uniformly";
+  EXPECT_LT(last, first - 1.0) << "first " << first << " last " << last;
+  EXPECT_EQ(trainer->step(), 40);
+  EXPECT_GT(trainer->tokens_seen(), 0);
+}
+
+TEST_F(TrainerTest, ResumeIsBitIdentical) {
+  const TrainerConfig c = TinyConfig();
+  auto straight = MakeTrainer(c);
+  ASSERT_NE(straight, nullptr);
+  Run(*straight, 6);
+
+  auto first = MakeTrainer(c);
+  ASSERT_NE(first, nullptr);
+  Run(*first, 3);
+  ASSERT_TRUE(first->SaveCheckpoint(dir_ + "/ckpt").ok());
+  first.reset();
+  ASSERT_TRUE(Trainer::HasCheckpoint(dir_ + "/ckpt"));
+  auto resumed = Trainer::Resume(dir_ + "/ckpt", c.threads);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ((*resumed)->step(), 3);
+  EXPECT_EQ((*resumed)->config().n_embd, c.n_embd);
+  EXPECT_EQ((*resumed)->config().total_steps, c.total_steps);
+  Run(**resumed, 3);
+  EXPECT_EQ((*resumed)->step(), 6);
+  EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
+  EXPECT_TRUE((*resumed)->Weights() == straight->Weights()) << "resumed weights differ";
+}
+
+TEST_F(TrainerTest, CorruptCheckpointIsRejected) {
+  EXPECT_FALSE(Trainer::HasCheckpoint(dir_ + "/none"));
+  EXPECT_FALSE(Trainer::Resume(dir_ + "/none", 1).ok());
+  fs::create_directories(dir_ + "/bad");
+  std::ofstream(dir_ + "/bad/checkpoint.bin") << "not a checkpoint";
+  auto r = Trainer::Resume(dir_ + "/bad", 1);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
+}
+
+TEST_F(TrainerTest, MatmulGradientsMatchAutodiff) {
+  TrainerConfig a = TinyConfig();
+  TrainerConfig b = a;
+  b.matmul_grads = false;
+  auto ta = MakeTrainer(a);
+  auto tb = MakeTrainer(b);
+  ASSERT_NE(ta, nullptr);
+  ASSERT_NE(tb, nullptr);
+  const auto la = Run(*ta, 4);
+  const auto lb = Run(*tb, 4);
+  ASSERT_EQ(la.size(), lb.size());
+  for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4) << "step " << i;
+  const auto wa = ta->Weights();
+  const auto wb = tb->Weights();
+  ASSERT_EQ(wa.size(), wb.size());
+  double max_diff = 0;
+  for (size_t i = 0; i < wa.size(); ++i) max_diff = std::max<double>(max_diff, std::fabs(wa[i] - wb[i]));
+  EXPECT_LT(max_diff, 1e-4);
+}
+
+TEST_F(TrainerTest, LearningRateScheduleIsWarmupThenCosine) {
+  auto t = MakeTrainer(TinyConfig());
+  ASSERT_NE(t, nullptr);
+  const TrainerConfig& c = t->config();
+  EXPECT_FLOAT_EQ(t->LearningRate(0), c.lr / c.warmup_steps);
+  EXPECT_FLOAT_EQ(t->LearningRate(c.warmup_steps - 1), c.lr);
+  EXPECT_NEAR(t->LearningRate(c.total_steps), c.lr * c.lr_min_ratio, 1e-9);
+  EXPECT_GT(t->LearningRate(c.warmup_steps + 5), t->LearningRate(c.warmup_steps + 30));
+}
+
+}  // namespace
+}  // namespace sleeptime
