@@ -91,6 +91,11 @@ class Engine {
   Result<AskResult> Ask(const std::string& context_id, const std::string& query, const AskOptions& options);
   Result<ContextStats> Stats(const std::string& context_id);
 
+  // The largest test-time budget that fits the model's window for this query
+  // (verbosity 0), forced answer included.
+  Result<int> MaxBudget(const Context& context, const std::optional<LearnedContext>& learned,
+                        const std::string& query) const;
+
   // The prompt Ask would use (exposed for tests and for `sleeptime ask --show-prompt`).
   Result<Prompt> AnswerPrompt(const Context& context, const std::optional<LearnedContext>& learned,
                               const std::string& query, int verbosity) const;

@@ -20,9 +20,11 @@ bool UsedKvState(PrefixSource s) {
 }
 
 // A context that cannot fit is reported in the user's terms: how many tokens
-// the prompt takes, what the budget adds, and the model's limit.
-Status CheckFits(Backend* backend, const Context& context, const Prompt& prompt, int budget) {
-  ST_ASSIGN_OR_RETURN(int64_t n, backend->CountTokens(prompt));
+// the prompt takes, what the budget adds, and the model's limit. `extra` is
+// prompt text the engine may append (the forced-answer marker).
+Status CheckFits(Backend* backend, const Context& context, const Prompt& prompt, int budget,
+                 const std::string& extra) {
+  ST_ASSIGN_OR_RETURN(int64_t n, backend->CountTokens(Prompt{prompt.prefix, prompt.suffix + extra}));
   int window = backend->ContextWindow();
   if (n + budget > window) {
     return Status::OutOfRange("context '" + context.id + "' needs " + std::to_string(n) +
@@ -60,6 +62,13 @@ Result<Prompt> Engine::AnswerPrompt(const Context& context, const std::optional<
   return Prompt{std::move(prefix), std::move(suffix)};
 }
 
+Result<int> Engine::MaxBudget(const Context& context, const std::optional<LearnedContext>& learned,
+                              const std::string& query) const {
+  ST_ASSIGN_OR_RETURN(Prompt prompt, AnswerPrompt(context, learned, query, 0));
+  ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(Prompt{prompt.prefix, prompt.suffix + templates_.force_answer}));
+  return static_cast<int>(std::max<int64_t>(0, backend_->ContextWindow() - n));
+}
+
 Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOptions& options) {
   if (options.budget < 1) return Status::InvalidArgument("sleep budget must be at least 1 token");
   if (options.passes < 1) return Status::InvalidArgument("sleep passes must be at least 1");
@@ -71,7 +80,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     ST_ASSIGN_OR_RETURN(prompt, backend_->RenderChat({{"user", sleep_text}}));
   }
 
-  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget));
+  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget, ""));
   SleepResult result;
   std::string notes;
   int total = options.budget * options.passes;
@@ -136,7 +145,7 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     ST_ASSIGN_OR_RETURN(learned, store_->CurrentLearnedContext(context.id, backend_->ModelFingerprint()));
   }
   ST_ASSIGN_OR_RETURN(Prompt prompt, AnswerPrompt(context, learned, query, options.verbosity));
-  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget));
+  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget, templates_.force_answer));
 
   // The budget is a hard cap on everything generated. Reasoning may use all
   // but `reserve` tokens; when it runs out, or the model itself starts the

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
@@ -85,9 +86,12 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
   for (int i = 0; i < options.problems; ++i) {
     const auto& p = problems[static_cast<size_t>(i)];
     std::string id = ContextId(options.first_problem + static_cast<uint64_t>(i));
+    ST_ASSIGN_OR_RETURN(Context context, store->GetContext(id));
     for (const auto& q : p.queries) {
+      // "Unlimited": whatever the model's window leaves after the prompt, up to the option.
+      ST_ASSIGN_OR_RETURN(int fits, engine.MaxBudget(context, std::nullopt, q.text));
       AskOptions ao;
-      ao.budget = options.unlimited_budget;
+      ao.budget = std::min(options.unlimited_budget, fits);
       ao.use_learned = false;
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
       bool ok = Correct(r.answer, q.answer);
@@ -105,8 +109,14 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       report.direct[0].Add(direct_ok, g.usage.completion_tokens);
       report.direct[q.steps].Add(direct_ok, g.usage.completion_tokens);
     }
+    // The notes must leave room in the window for the context, a question and
+    // its answer: a model that rambles gets cut, and is scored on what it wrote.
+    constexpr int64_t kQuestionRoom = 128;
     SleepOptions so;
-    so.budget = options.sleep_budget;
+    ST_ASSIGN_OR_RETURN(int64_t prefix_tokens, backend->CountTokens({lang::RenderAnswerPrefix(p), ""}));
+    so.budget = static_cast<int>(
+        std::min<int64_t>(options.sleep_budget, backend->ContextWindow() - prefix_tokens - kQuestionRoom));
+    if (so.budget < 1) return Status::OutOfRange("the model's window is too small for " + id);
     ST_ASSIGN_OR_RETURN(SleepResult slept, engine.Sleep(id, so));
     auto score = lang::ScoreNotes(p, slept.learned.text);
     report.notes_derived += score.derived;
