@@ -2,6 +2,8 @@
 // exported GGUF reproduces the trainer's logits in llama.cpp, the loss falls,
 // checkpoint + resume is bit-identical, and the MUL_MAT gradient rewrite
 // matches ggml's autodiff.
+#include "sleeptime/demo_eval.h"
+#include "sleeptime/prompts.h"
 #include "sleeptime/trainer.h"
 
 #include <gtest/gtest.h>
@@ -165,6 +167,24 @@ TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
   ASSERT_NE(model, nullptr);
   EXPECT_EQ(llama_model_n_params(model.get()), trainer->parameter_count());
   EXPECT_EQ(llama_model_n_ctx_train(model.get()), 192);
+  // The model carries the reasoning language's prompt templates.
+  auto carried = LoadPromptTemplates(
+      [&](const std::string& name) -> std::optional<std::string> {
+        char buf[512];
+        int32_t n = llama_model_meta_val_str(model.get(), (kModelPromptKeyPrefix + name).c_str(), buf, sizeof(buf));
+        if (n < 0) return std::nullopt;
+        return std::string(buf, static_cast<size_t>(n));
+      },
+      "");
+  ASSERT_TRUE(carried.ok());
+  const PromptTemplates want = lang::DemoPromptTemplates();
+  EXPECT_EQ(carried->sleep, want.sleep);
+  EXPECT_EQ(carried->answer_prefix_notes, want.answer_prefix_notes);
+  EXPECT_EQ(carried->question, want.question);
+  EXPECT_EQ(carried->force_answer, want.force_answer);
+  EXPECT_EQ(carried->notes_separator, want.notes_separator);
+  EXPECT_EQ(carried->stop, want.stop);
+  EXPECT_EQ(carried->verbosity[0], "");
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = 256;
   cp.n_batch = 256;

@@ -45,6 +45,9 @@ PromptTemplates OverridePromptTemplates(PromptTemplates base,
 Result<PromptTemplates> LoadPromptTemplates(
     const std::function<std::optional<std::string>(const std::string&)>& model_metadata, const std::string& dir);
 inline constexpr char kModelPromptKeyPrefix[] = "sleeptime.prompt.";
+// Every template as (kModelPromptKeyPrefix + name, value): what a model file
+// stores so that LoadPromptTemplates finds them.
+std::vector<std::pair<std::string, std::string>> PromptTemplateMetadata(const PromptTemplates& t);
 // Replaces each {{key}} with its value; unknown placeholders are left as is.
 std::string RenderTemplate(const std::string& tmpl, const std::map<std::string, std::string>& values);
 // Writes every template to `dir` as a starting point for overrides.

@@ -320,6 +320,7 @@ Status WriteLlamaGguf(const LlamaGgufSpec& spec, const LlamaTensorFiller& fill, 
   gguf_set_val_u32(g, "llama.rope.dimension_count", static_cast<uint32_t>(spec.n_embd / spec.n_head));
   gguf_set_val_f32(g, "llama.attention.layer_norm_rms_epsilon", spec.rms_eps);
   gguf_set_val_f32(g, "llama.rope.freq_base", spec.rope_freq_base);
+  for (const auto& [key, value] : spec.string_metadata) gguf_set_val_str(g, key.c_str(), value.c_str());
 
   int n_vocab = 0;
   if (spec.vocab_from.empty()) {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sleeptime/status.h"
@@ -31,6 +32,8 @@ struct LlamaGgufSpec {
   std::string name = "sleeptime";
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
+  // Further string keys, e.g. the prompt templates a model carries.
+  std::vector<std::pair<std::string, std::string>> string_metadata;
 };
 
 // One tensor of the file, in llama.cpp's naming and layout: ne0 is the input

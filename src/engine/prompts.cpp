@@ -156,6 +156,15 @@ std::string RenderTemplate(const std::string& tmpl, const std::map<std::string, 
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> PromptTemplateMetadata(const PromptTemplates& templates) {
+  PromptTemplates t = templates;
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto& [name, field] : TextFields(t)) out.push_back({kModelPromptKeyPrefix + name, *field});
+  out.push_back({std::string(kModelPromptKeyPrefix) + "stop", EscapeLines(t.stop)});
+  out.push_back({std::string(kModelPromptKeyPrefix) + "sleep_stop", EscapeLines(t.sleep_stop)});
+  return out;
+}
+
 Status WritePromptTemplates(const PromptTemplates& templates, const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);

@@ -7,6 +7,7 @@
 // weight; a ggml_gallocr reuses one compute buffer across steps.
 #include "sleeptime/trainer.h"
 
+
 #include <fcntl.h>
 #include <ggml-alloc.h>
 #include <ggml-backend.h>
@@ -24,6 +25,8 @@
 #include <random>
 
 #include "backend/llama_gguf_writer.h"
+#include "sleeptime/demo_eval.h"
+#include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
 
 namespace sleeptime {
@@ -802,6 +805,8 @@ Status Trainer::SaveCheckpoint(const std::string& dir) const {
 Status Trainer::ExportGguf(const std::string& path, bool f16) const {
   LlamaGgufSpec spec = GgufSpec(impl_->config);
   spec.f16 = f16;
+  // The model speaks the reasoning language: it carries its prompts.
+  spec.string_metadata = PromptTemplateMetadata(lang::DemoPromptTemplates());
   const Impl* impl = impl_.get();
   return WriteLlamaGguf(
       spec,
