@@ -25,6 +25,7 @@
 #include <random>
 
 #include "backend/llama_gguf_writer.h"
+#include "common/random.h"
 #include "sleeptime/demo_eval.h"
 #include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
@@ -37,32 +38,6 @@ constexpr float kRmsEps = 1e-5f;
 constexpr float kRopeFreqBase = 10000.0f;
 constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '1'};
 constexpr char kCheckpointFile[] = "checkpoint.bin";
-
-uint64_t SplitMix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
-// Standard normals by the polar method from a fixed generator (identical on
-// every platform).
-void FillGaussian(std::mt19937_64& rng, float std_dev, float* out, int64_t n) {
-  constexpr double kScale = 0x1.0p-31;
-  int64_t i = 0;
-  while (i < n) {
-    double u, v, s;
-    do {
-      const uint64_t x = rng();
-      u = static_cast<double>(static_cast<uint32_t>(x >> 32)) * kScale - 1.0;
-      v = static_cast<double>(static_cast<uint32_t>(x)) * kScale - 1.0;
-      s = u * u + v * v;
-    } while (s >= 1.0 || s == 0.0);
-    const double m = std::sqrt(-2.0 * std::log(s) / s) * std_dev;
-    out[i++] = static_cast<float>(u * m);
-    if (i < n) out[i++] = static_cast<float>(v * m);
-  }
-}
 
 LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
   LlamaGgufSpec s;
