@@ -26,15 +26,7 @@ const Prompt kPrompt{"Ann has 12 apples. Bob has 5 more apples than Ann. Cid has
                      "Question: how many apples does Cid have?\nAnswer:"};
 
 std::unique_ptr<LlamaBackend> OpenBackend(const std::string& kv_dir, int n_slots = 1, int n_ctx = 1024) {
-  LlamaBackendOptions o;
-  o.model_path = TinyModelPath();
-  o.n_ctx = n_ctx;
-  o.n_threads = 1;
-  o.n_slots = n_slots;
-  o.kv_cache.dir = kv_dir;
-  auto b = LlamaBackend::Open(o);
-  EXPECT_TRUE(b.ok()) << b.status().ToString();
-  return b.ok() ? std::move(b).value() : nullptr;
+  return OpenTestBackend(TinyModelPath(), kv_dir, n_ctx, n_slots);
 }
 
 float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {

@@ -30,14 +30,8 @@ class ChatTemplateTest : public ::testing::Test {
     spec.n_ff = 64;
     spec.vocab_from = vocab;
     ASSERT_TRUE(WriteRandomLlamaModel(spec, dir_ + "/phi3-random.gguf").ok());
-    LlamaBackendOptions o;
-    o.model_path = dir_ + "/phi3-random.gguf";
-    o.n_ctx = 1024;
-    o.n_threads = 1;
-    o.kv_cache.dir = dir_ + "/kv";
-    auto b = LlamaBackend::Open(o);
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backend_ = std::move(b).value();
+    backend_ = OpenTestBackend(dir_ + "/phi3-random.gguf", dir_ + "/kv");
+    ASSERT_NE(backend_, nullptr);
   }
   void TearDown() override {
     backend_.reset();

@@ -23,12 +23,9 @@ TEST(DemoTemplates, EnginePromptsEqualTrainingPrompts) {
   std::string dir = MakeTempDir("demo-templates");
   auto store = Store::Open(dir + "/db");
   ASSERT_TRUE(store.ok());
-  LlamaBackendOptions o;
-  o.model_path = TinyModelPath();
-  o.n_ctx = 1024;
-  auto backend = LlamaBackend::Open(o);
-  ASSERT_TRUE(backend.ok());
-  Engine engine(backend->get(), store->get(), lang::DemoPromptTemplates());
+  auto backend = OpenTestBackend(TinyModelPath(), "");
+  ASSERT_NE(backend, nullptr);
+  Engine engine(backend.get(), store->get(), lang::DemoPromptTemplates());
   for (uint64_t i = 0; i < 50; ++i) {
     auto p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, i));
     Context c;
@@ -48,25 +45,21 @@ TEST(DemoTemplates, EnginePromptsEqualTrainingPrompts) {
     EXPECT_EQ(RenderTemplate(lang::DemoPromptTemplates().sleep, {{"context", lang::RenderContext(p)}}),
               lang::RenderSleepPrompt(p));
   }
-  backend->reset();
+  backend.reset();
   fs::remove_all(dir);
 }
 
 TEST(DemoEval, RunsEveryModeOnARandomModel) {
   std::string dir = MakeTempDir("demo-eval");
-  LlamaBackendOptions o;
-  o.model_path = TinyModelPath();
-  o.n_ctx = 2048;
-  o.kv_cache.dir = dir + "/kv";
-  auto backend = LlamaBackend::Open(o);
-  ASSERT_TRUE(backend.ok());
+  auto backend = OpenTestBackend(TinyModelPath(), dir + "/kv", 2048);
+  ASSERT_NE(backend, nullptr);
   DemoEvalOptions eo;
   eo.problems = 2;
   eo.unlimited_budget = 30;
   eo.sleep_budget = 20;
   int progress_calls = 0;
   eo.on_progress = [&](const std::string&, int, int) { ++progress_calls; };
-  auto r = RunDemoEval(backend->get(), dir, eo);
+  auto r = RunDemoEval(backend.get(), dir, eo);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->reasoned.at(0).n, 8);
   EXPECT_EQ(r->direct.at(0).n, 8);
@@ -79,7 +72,7 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   auto j = nlohmann::json::parse(r->ToJson());
   EXPECT_EQ(j["problems"], 2);
   EXPECT_NE(r->ToMarkdown().find("| 1-3 |"), std::string::npos);
-  backend->reset();
+  backend.reset();
   fs::remove_all(dir);
 }
 

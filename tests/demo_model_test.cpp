@@ -37,13 +37,8 @@ class DemoModelTest : public ::testing::Test {
   void SetUp() override {
     if (!fs::exists(kModel)) GTEST_SKIP() << kModel << " not shipped yet";
     dir_ = MakeTempDir("demo-model");
-    LlamaBackendOptions o;
-    o.model_path = kModel;
-    o.n_ctx = 1024;
-    o.kv_cache.dir = dir_ + "/kv";
-    auto b = LlamaBackend::Open(o);
-    ASSERT_TRUE(b.ok()) << b.status().ToString();
-    backend_ = std::move(b).value();
+    backend_ = OpenTestBackend(kModel, dir_ + "/kv", 512);
+    ASSERT_NE(backend_, nullptr);
   }
   void TearDown() override {
     backend_.reset();
@@ -127,7 +122,7 @@ TEST_F(DemoModelTest, LoadsInLlamaServer) {
   if (pid == 0) {
     std::string p = std::to_string(port);
     execl(kServer.c_str(), "llama-server", "-m", kModel.c_str(), "--host", "127.0.0.1", "--port", p.c_str(), "-c",
-          "1024", "-t", "1", "-np", "1", "--no-ui", static_cast<char*>(nullptr));
+          "512", "-t", "1", "-np", "1", "--no-ui", static_cast<char*>(nullptr));
     _exit(127);
   }
   std::string base = "http://127.0.0.1:" + std::to_string(port);

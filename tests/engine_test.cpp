@@ -38,14 +38,8 @@ class EngineTest : public ::testing::Test {
     auto store = Store::Open(dir_ + "/db.sqlite");
     ASSERT_TRUE(store.ok()) << store.status().ToString();
     store_ = std::move(store).value();
-    LlamaBackendOptions o;
-    o.model_path = TinyModelPath();
-    o.n_ctx = 2048;
-    o.n_threads = 1;
-    o.kv_cache.dir = dir_ + "/kv";
-    auto backend = LlamaBackend::Open(o);
-    ASSERT_TRUE(backend.ok()) << backend.status().ToString();
-    backend_ = std::move(backend).value();
+    backend_ = OpenTestBackend(TinyModelPath(), dir_ + "/kv", 2048);
+    ASSERT_NE(backend_, nullptr);
     engine_ = std::make_unique<Engine>(backend_.get(), store_.get(), DefaultPromptTemplates());
     ASSERT_TRUE(store_->PutContext("apples", kContext).ok());
   }

@@ -65,3 +65,16 @@ const std::string& TinyModelPath() {
   });
   return path;
 }
+
+std::unique_ptr<sleeptime::LlamaBackend> OpenTestBackend(const std::string& model, const std::string& kv_dir,
+                                                         int n_ctx, int n_slots) {
+  sleeptime::LlamaBackendOptions o;
+  o.model_path = model;
+  o.n_ctx = n_ctx;
+  o.n_threads = 1;
+  o.n_slots = n_slots;
+  o.kv_cache.dir = kv_dir;
+  auto b = sleeptime::LlamaBackend::Open(o);
+  EXPECT_TRUE(b.ok()) << b.status().ToString();
+  return b.ok() ? std::move(b).value() : nullptr;
+}

@@ -1,7 +1,10 @@
 // Shared fixtures for the test suites: a tiny random llama model and temp dirs.
 #pragma once
 
+#include <memory>
 #include <string>
+
+#include "sleeptime/llama_backend.h"
 
 // Path of a tiny random llama model (n_embd 64, 2 layers, 4 heads, n_ff 128,
 // n_ctx_train 4096, seed 7, init_scale 1.0, the byte-level vocabulary) written
@@ -14,3 +17,10 @@ const std::string& TinyModelPath();
 // name starts with `prefix` and returns its path. The caller removes it.
 // Aborts the test binary (with a message) if it cannot be created.
 std::string MakeTempDir(const std::string& prefix);
+
+// Opens `model` on one thread (test binaries run side by side, and ggml's
+// spinning threads stall each other on a busy machine), with the given window
+// and KV-state directory (empty: memory only). Returns nullptr after recording
+// a test failure when it cannot.
+std::unique_ptr<sleeptime::LlamaBackend> OpenTestBackend(const std::string& model, const std::string& kv_dir,
+                                                         int n_ctx = 1024, int n_slots = 1);
