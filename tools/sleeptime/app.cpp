@@ -64,7 +64,8 @@ Result<LlamaBackend*> App::backend() {
     bo.verbose = opts.verbose;
     bo.kv_cache.dir = (fs::path(opts.data_dir) / "kv").string();
     bo.kv_cache.disk_cap_bytes = opts.kv_cache_mb << 20;
-    auto bar = std::make_shared<ProgressBar>("loading " + fs::path(opts.model).filename().string(), 1.0);
+    auto bar = std::make_shared<ProgressBar>("loading " + fs::path(opts.model).filename().string(), 1.0, "",
+                                             /*quiet_when_quick=*/true);
     bo.on_load_progress = [bar](float p) { bar->Update(p); };
     auto b = LlamaBackend::Open(bo);
     bar->Finish();

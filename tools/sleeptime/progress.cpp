@@ -7,11 +7,12 @@
 
 namespace sleeptime::cli {
 
-ProgressBar::ProgressBar(std::string label, double total, std::string unit)
+ProgressBar::ProgressBar(std::string label, double total, std::string unit, bool quiet_when_quick)
     : label_(std::move(label)),
       total_(total),
       unit_(std::move(unit)),
       tty_(isatty(STDERR_FILENO) != 0),
+      quiet_when_quick_(quiet_when_quick),
       start_(std::chrono::steady_clock::now()) {}
 
 ProgressBar::~ProgressBar() {
@@ -58,6 +59,7 @@ void ProgressBar::Finish() {
   if (tty_) {
     std::fprintf(stderr, "\r\033[K");
   }
+  if (quiet_when_quick_ && secs < 1.0) return;
   if (unit_.empty()) {
     std::fprintf(stderr, "%s: done in %.1fs\n", label_.c_str(), secs);
   } else {

@@ -9,7 +9,9 @@ namespace sleeptime::cli {
 
 class ProgressBar {
  public:
-  ProgressBar(std::string label, double total, std::string unit = "");
+  // `quiet_when_quick`: work done in under a second leaves no line (model
+  // loads from the page cache would otherwise print one per command).
+  ProgressBar(std::string label, double total, std::string unit = "", bool quiet_when_quick = false);
   ~ProgressBar();
   void Update(double done);
   void Finish();
@@ -19,6 +21,7 @@ class ProgressBar {
   double total_;
   std::string unit_;
   bool tty_;
+  bool quiet_when_quick_;
   bool finished_ = false;
   int last_quarter_ = -1;
   double last_done_ = 0;
