@@ -59,18 +59,20 @@ TEST_F(DemoModelTest, CarriesItsPromptTemplates) {
   EXPECT_EQ(t->stop, want.stop);
 }
 
-// A random model scores ~0 here; the bar is far below the model's measured
-// accuracy (models/README.md) so the test checks the formats work, not the
-// exact numbers.
+// The formats, not the accuracy (models/README.md has the measured numbers):
+// a random-weight model writes no parsable answer and states no quantity, so
+// these fail for it.
 TEST_F(DemoModelTest, AllThreeFormatsOnHeldOutProblems) {
   DemoEvalOptions o;
   o.problems = 8;
   o.first_problem = 5000;
   auto r = RunDemoEval(backend_.get(), dir_, o);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_GE(r->reasoned.at(0).accuracy(), 0.6) << r->ToMarkdown();
-  EXPECT_GE(r->notes_accuracy(), 0.6) << r->ToMarkdown();
-  EXPECT_GE(r->notes.at(0).accuracy(), 0.4) << r->ToMarkdown();
+  EXPECT_GE(r->reasoned.at(0).well_formed_rate(), 0.9) << r->ToMarkdown();
+  EXPECT_GE(r->direct.at(0).well_formed_rate(), 0.9) << r->ToMarkdown();
+  EXPECT_GE(r->notes.at(0).well_formed_rate(), 0.9) << r->ToMarkdown();
+  EXPECT_GT(r->notes_stated, 0) << r->ToMarkdown();  // names the context's quantities
+  // Answering from notes costs fewer test-time tokens than reasoning from the raw context.
   EXPECT_LT(r->notes.at(0).mean_tokens(), r->reasoned.at(0).mean_tokens());
 }
 

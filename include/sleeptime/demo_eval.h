@@ -39,13 +39,22 @@ struct DemoEvalOptions {
 struct ModeScore {
   int64_t n = 0;
   int64_t correct = 0;
-  int64_t tokens = 0;  // generated (test-time) tokens
+  int64_t well_formed = 0;  // an answer the parser could read, right or wrong
+  int64_t tokens = 0;       // generated (test-time) tokens
   double accuracy() const { return n ? static_cast<double>(correct) / static_cast<double>(n) : 0; }
+  double well_formed_rate() const { return n ? static_cast<double>(well_formed) / static_cast<double>(n) : 0; }
   double mean_tokens() const { return n ? static_cast<double>(tokens) / static_cast<double>(n) : 0; }
-  void Add(bool ok, int64_t t) {
+  void Add(bool ok, bool parsed, int64_t t) {
     ++n;
     correct += ok;
+    well_formed += parsed;
     tokens += t;
+  }
+  void Add(const ModeScore& o) {
+    n += o.n;
+    correct += o.correct;
+    well_formed += o.well_formed;
+    tokens += o.tokens;
   }
 };
 
@@ -55,7 +64,7 @@ struct DemoEvalReport {
   // Per mode, keyed by reasoning steps from the raw context (0 = all).
   std::map<int, ModeScore> reasoned, direct, notes;
   std::map<std::string, ModeScore> reasoned_by_kind, notes_by_kind;
-  int64_t notes_derived = 0, notes_correct = 0, sleep_tokens = 0;
+  int64_t notes_derived = 0, notes_stated = 0, notes_correct = 0, sleep_tokens = 0;
   int notes_budget = 0;
   double seconds = 0;
 

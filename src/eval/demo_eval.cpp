@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <initializer_list>
 
 #include "sleeptime/engine.h"
 #include "sleeptime/reasoning_language.h"
@@ -36,16 +37,19 @@ namespace {
 
 std::string ContextId(uint64_t index) { return "heldout-" + std::to_string(index); }
 
-bool Correct(const std::string& text, int64_t gold) {
+// Scores one answer into every bucket it belongs to.
+void Score(const std::string& text, int64_t gold, int64_t tokens, std::initializer_list<ModeScore*> into) {
   auto got = lang::ParseAnswer(text);
-  return got && *got == gold;
+  for (ModeScore* s : into) s->Add(got && *got == gold, got.has_value(), tokens);
 }
 
 nlohmann::json ScoresJson(const std::map<int, ModeScore>& m) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [steps, s] : m) {
-    j[steps == 0 ? "all" : std::to_string(steps)] = {
-        {"n", s.n}, {"accuracy", s.accuracy()}, {"mean_tokens", s.mean_tokens()}};
+    j[steps == 0 ? "all" : std::to_string(steps)] = {{"n", s.n},
+                                                     {"accuracy", s.accuracy()},
+                                                     {"well_formed", s.well_formed_rate()},
+                                                     {"mean_tokens", s.mean_tokens()}};
   }
   return j;
 }
@@ -94,10 +98,8 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ao.budget = std::min(options.unlimited_budget, fits);
       ao.use_learned = false;
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
-      bool ok = Correct(r.answer, q.answer);
-      report.reasoned[0].Add(ok, r.usage.completion_tokens);
-      report.reasoned[q.steps].Add(ok, r.usage.completion_tokens);
-      report.reasoned_by_kind[lang::QueryKindName(q.kind)].Add(ok, r.usage.completion_tokens);
+      Score(r.answer, q.answer, r.usage.completion_tokens,
+            {&report.reasoned[0], &report.reasoned[q.steps], &report.reasoned_by_kind[lang::QueryKindName(q.kind)]});
 
       GenerateOptions direct;
       direct.max_tokens = 6;
@@ -105,9 +107,8 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ST_ASSIGN_OR_RETURN(
           Generation g,
           backend->Generate({lang::RenderAnswerPrefix(p), lang::RenderQuestion(q) + lang::kAnswerMarker}, direct));
-      bool direct_ok = Correct(std::string(lang::kAnswerMarker) + g.text, q.answer);
-      report.direct[0].Add(direct_ok, g.usage.completion_tokens);
-      report.direct[q.steps].Add(direct_ok, g.usage.completion_tokens);
+      Score(std::string(lang::kAnswerMarker) + g.text, q.answer, g.usage.completion_tokens,
+            {&report.direct[0], &report.direct[q.steps]});
     }
     // The notes must leave room in the window for the context, a question and
     // its answer: a model that rambles gets cut, and is scored on what it wrote.
@@ -120,6 +121,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
     ST_ASSIGN_OR_RETURN(SleepResult slept, engine.Sleep(id, so));
     auto score = lang::ScoreNotes(p, slept.learned.text);
     report.notes_derived += score.derived;
+    report.notes_stated += score.stated;
     report.notes_correct += score.correct;
     report.sleep_tokens += slept.completion_tokens;
     progress("reason+sleep", i + 1);
@@ -136,10 +138,8 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ao.budget = report.notes_budget;
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
       if (!r.used_learned_context) return Status::Internal("the learned context was not used for " + id);
-      bool ok = Correct(r.answer, q.answer);
-      report.notes[0].Add(ok, r.usage.completion_tokens);
-      report.notes[q.steps].Add(ok, r.usage.completion_tokens);
-      report.notes_by_kind[lang::QueryKindName(q.kind)].Add(ok, r.usage.completion_tokens);
+      Score(r.answer, q.answer, r.usage.completion_tokens,
+            {&report.notes[0], &report.notes[q.steps], &report.notes_by_kind[lang::QueryKindName(q.kind)]});
     }
     progress("answer from notes", i + 1);
   }
@@ -157,6 +157,7 @@ std::string DemoEvalReport::ToJson() const {
                       {"notes_by_kind", KindJson(notes_by_kind)},
                       {"notes_budget", notes_budget},
                       {"sleep_notes_accuracy", notes_accuracy()},
+                      {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
                       {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
                       {"seconds", seconds}};
   return j.dump(2);
@@ -171,11 +172,7 @@ std::string DemoEvalReport::ToMarkdown() const {
   auto upto3 = [](const std::map<int, ModeScore>& m) {
     ModeScore sum;
     for (const auto& [steps, s] : m) {
-      if (steps >= 1 && steps <= 3) {
-        sum.n += s.n;
-        sum.correct += s.correct;
-        sum.tokens += s.tokens;
-      }
+      if (steps >= 1 && steps <= 3) sum.Add(s);
     }
     return sum;
   };
@@ -198,9 +195,14 @@ std::string DemoEvalReport::ToMarkdown() const {
                        s.mean_tokens(), 100 * n.accuracy(), n.mean_tokens());
   }
   out += fmt::format(
-      "\nSleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}), {:.1f} tokens per "
+      "\nWell-formed answers (right or wrong): reasoned {:.1f}%, direct {:.1f}%, from notes {:.1f}%.\n"
+      "Sleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}; {} stated at all), "
+      "{:.1f} tokens per "
       "context.\nBudget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} s.\n",
-      100 * notes_accuracy(), notes_correct, notes_derived,
+      100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),
+      100 * (direct.count(0) ? direct.at(0).well_formed_rate() : 0.0),
+      100 * (notes.count(0) ? notes.at(0).well_formed_rate() : 0.0), 100 * notes_accuracy(), notes_correct,
+      notes_derived, notes_stated,
       problems ? static_cast<double>(sleep_tokens) / problems : 0.0, notes_budget,
       reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
   return out;
