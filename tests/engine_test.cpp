@@ -190,3 +190,26 @@ TEST_F(EngineTest, SeveralPassesConcatenateNotes) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST_F(EngineTest, AutomaticBudgetsFitTheWindow) {
+  auto small = OpenTestBackend(TinyModelPath(), dir_ + "/kv-small", 640);
+  ASSERT_NE(small, nullptr);
+  Engine engine(small.get(), store_.get(), DefaultPromptTemplates());
+  auto slept = engine.Sleep("apples", SleepOptions{});
+  ASSERT_TRUE(slept.ok()) << slept.status().ToString();
+  auto ctx = store_->GetContext("apples");
+  auto sleep_prompt = RenderTemplate(DefaultPromptTemplates().sleep, {{"context", ctx->text}});
+  int64_t n = *small->CountTokens({"", sleep_prompt});
+  EXPECT_LE(slept->completion_tokens, (640 - n) / 2);
+  // The automatic test budget takes what the window leaves, at most 256.
+  auto r = engine.Ask("apples", "How many?", AskOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->used_learned_context);
+  EXPECT_LE(r->usage.completion_tokens, 256);
+  EXPECT_LE(r->usage.prompt_tokens + r->usage.completion_tokens, 640);
+  EXPECT_EQ(engine.Ask("apples", "How many?", Asking(-1)).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace

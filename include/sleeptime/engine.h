@@ -31,10 +31,13 @@ struct EngineOptions {
 };
 
 struct SleepOptions {
-  int budget = 512;       // generated tokens per pass
+  // Generated tokens per pass; 0: as much as leaves half of the model's
+  // remaining window for the questions, at most 512.
+  int budget = 0;
   int passes = 1;         // k independent c′, concatenated (sleep-time scaling)
   float temperature = 0;  // passes > 1 sample at 0.7 unless set
-  std::function<void(int done, int total)> on_progress;  // tokens over passes * budget
+  // Tokens generated so far, out of at most passes * budget (a pass may end early).
+  std::function<void(int done, int total)> on_progress;
 };
 
 struct SleepResult {
@@ -46,7 +49,7 @@ struct SleepResult {
 };
 
 struct AskOptions {
-  int budget = 256;         // hard cap on generated tokens
+  int budget = 0;  // hard cap on generated tokens; 0: what fits the window, at most 256
   int verbosity = 0;        // 0..4
   bool use_learned = true;  // false: the T(q, c) baseline
 };

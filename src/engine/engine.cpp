@@ -70,7 +70,7 @@ Result<int> Engine::MaxBudget(const Context& context, const std::optional<Learne
 }
 
 Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOptions& options) {
-  if (options.budget < 1) return Status::InvalidArgument("sleep budget must be at least 1 token");
+  if (options.budget < 0) return Status::InvalidArgument("sleep budget must not be negative (0: automatic)");
   if (options.passes < 1) return Status::InvalidArgument("sleep passes must be at least 1");
   auto t0 = Clock::now();
   ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
@@ -80,19 +80,25 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     ST_ASSIGN_OR_RETURN(prompt, backend_->RenderChat({{"user", sleep_text}}));
   }
 
-  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget, ""));
+  int budget = options.budget;
+  if (budget == 0) {
+    constexpr int kDefaultSleepBudget = 512;
+    ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(prompt));
+    budget = static_cast<int>(std::clamp<int64_t>((backend_->ContextWindow() - n) / 2, 1, kDefaultSleepBudget));
+  }
+  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, budget, ""));
   SleepResult result;
   std::string notes;
-  int total = options.budget * options.passes;
+  int total = budget * options.passes;
   for (int pass = 0; pass < options.passes; ++pass) {
     GenerateOptions gen;
-    gen.max_tokens = options.budget;
+    gen.max_tokens = budget;
     gen.stop = templates_.sleep_stop;
     // Identical greedy passes would add nothing: extra passes sample.
     gen.temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
     gen.seed = static_cast<uint32_t>(pass + 1);
     if (options.on_progress) {
-      int done_before = pass * options.budget;
+      auto done_before = static_cast<int>(result.completion_tokens);
       gen.on_token = [&, done_before](int n) { options.on_progress(done_before + n, total); };
     }
     ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(prompt, gen));
@@ -102,7 +108,6 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     if (pass > 0) notes += templates_.notes_separator;
     notes += text;
-    if (options.on_progress) options.on_progress((pass + 1) * options.budget, total);
   }
 
   LearnedContext lc;
@@ -112,7 +117,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   lc.model = backend_->ModelFingerprint();
   lc.sleep_prompt_tokens = result.prompt_tokens;
   lc.sleep_completion_tokens = result.completion_tokens;
-  lc.settings_json = nlohmann::json{{"budget", options.budget},
+  lc.settings_json = nlohmann::json{{"budget", budget},
                                     {"passes", options.passes},
                                     {"temperature", options.temperature},
                                     {"template_sha256", Sha256Hex(templates_.sleep)}}
@@ -136,7 +141,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
 
 Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& query,
                               const AskOptions& options) {
-  if (options.budget < 1) return Status::InvalidArgument("test-time budget must be at least 1 token");
+  if (options.budget < 0) return Status::InvalidArgument("test-time budget must not be negative (0: automatic)");
   if (query.empty()) return Status::InvalidArgument("empty question");
   auto t0 = Clock::now();
   ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
@@ -145,18 +150,24 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     ST_ASSIGN_OR_RETURN(learned, store_->CurrentLearnedContext(context.id, backend_->ModelFingerprint()));
   }
   ST_ASSIGN_OR_RETURN(Prompt prompt, AnswerPrompt(context, learned, query, options.verbosity));
-  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, options.budget, templates_.force_answer));
+  int budget = options.budget;
+  if (budget == 0) {
+    constexpr int kDefaultAskBudget = 256;
+    ST_ASSIGN_OR_RETURN(int fits, MaxBudget(context, learned, query));
+    budget = std::clamp(fits, 1, kDefaultAskBudget);
+  }
+  ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, budget, templates_.force_answer));
 
   // The budget is a hard cap on everything generated. Reasoning may use all
   // but `reserve` tokens; when it runs out, or the model itself starts the
   // answer, the answer marker is appended and the answer generated within
   // what is left. Stopping at the model's own marker keeps it from being
   // written twice.
-  int reserve = std::min(options_.answer_reserve, (options.budget + 1) / 2);
+  int reserve = std::min(options_.answer_reserve, (budget + 1) / 2);
   std::string marker = templates_.force_answer;
   while (!marker.empty() && (marker.back() == ' ' || marker.back() == '\n')) marker.pop_back();
   GenerateOptions gen;
-  gen.max_tokens = options.budget - reserve;
+  gen.max_tokens = budget - reserve;
   gen.stop = templates_.stop;
   if (!marker.empty()) gen.stop.push_back(marker);
   AskResult result;
@@ -173,7 +184,7 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
   if (result.forced || reached_marker) {
     Prompt answer_prompt{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};
     GenerateOptions agen;
-    agen.max_tokens = options.budget - static_cast<int>(result.usage.completion_tokens);
+    agen.max_tokens = budget - static_cast<int>(result.usage.completion_tokens);
     agen.stop = templates_.stop;
     agen.stop.push_back("\n");
     ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(answer_prompt, agen));

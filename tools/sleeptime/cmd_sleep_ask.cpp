@@ -14,7 +14,10 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
   auto sleep_opts = std::make_shared<SleepOptions>();
   auto sleep_json = std::make_shared<bool>(false);
   sleep->add_option("id", *sleep_id, "context id")->required();
-  sleep->add_option("-b,--budget", sleep_opts->budget, "tokens to generate per pass")->capture_default_str();
+  sleep->add_option("-b,--budget", sleep_opts->budget,
+                    "tokens to generate per pass (0: half of what the window leaves, at most 512)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   sleep
       ->add_option("-k,--passes", sleep_opts->passes, "independent passes, concatenated (sleep-time scaling)")
       ->capture_default_str()
@@ -25,11 +28,14 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
       auto engine = app.engine();
       if (!engine.ok()) return Fail(engine.status());
       SleepOptions options = *sleep_opts;
-      auto bar = std::make_shared<ProgressBar>("sleeping on " + *sleep_id, options.budget * options.passes,
-                                               "tokens");
-      options.on_progress = [bar](int done, int) { bar->Update(done); };
+      // Made on the first token: the engine knows the budget (it may be automatic).
+      std::shared_ptr<ProgressBar> bar;
+      options.on_progress = [&bar, sleep_id](int done, int total) {
+        if (!bar) bar = std::make_shared<ProgressBar>("sleeping on " + *sleep_id, total, "tokens");
+        bar->Update(done);
+      };
       auto r = (*engine)->Sleep(*sleep_id, options);
-      bar->Finish();
+      if (bar) bar->Finish();
       if (!r.ok()) return Fail(r.status());
       if (*sleep_json) {
         fmt::print("{}\n", nlohmann::json{{"context_id", r->learned.context_id},
@@ -62,9 +68,10 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
   auto ask_json = std::make_shared<bool>(false);
   ask->add_option("id", *ask_id, "context id")->required();
   ask->add_option("question", *question, "the question")->required();
-  ask->add_option("-b,--budget", ask_opts->budget, "hard cap on test-time (generated) tokens")
+  ask->add_option("-b,--budget", ask_opts->budget,
+                  "hard cap on test-time (generated) tokens (0: what fits the window, at most 256)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1 << 20));
+      ->check(CLI::Range(0, 1 << 20));
   ask->add_option("-V,--verbosity", ask_opts->verbosity, "0 (answer only) .. 4 (re-check step by step)")
       ->capture_default_str()
       ->check(CLI::Range(0, 4));
