@@ -51,9 +51,10 @@ Engine::Engine(Backend* backend, Store* store, PromptTemplates templates, Engine
 Result<Prompt> Engine::AnswerPrompt(const Context& context, const std::optional<LearnedContext>& learned,
                                     const std::string& query, int verbosity) const {
   if (verbosity < 0 || verbosity > 4) return Status::InvalidArgument("verbosity must be 0..4");
-  std::string prefix = learned ? RenderTemplate(templates_.answer_prefix_notes,
-                                                {{"context", ContextBody(context)}, {"notes", learned->text}})
-                               : RenderTemplate(templates_.answer_prefix, {{"context", ContextBody(context)}});
+  std::string prefix = learned
+                           ? RenderTemplate(templates_.answer_prefix_notes,
+                                            {{"context", ContextBody(context)}, {"notes", learned->text}})
+                           : RenderTemplate(templates_.answer_prefix, {{"context", ContextBody(context)}});
   std::string suffix =
       RenderTemplate(templates_.question, {{"query", query}, {"verbosity", templates_.verbosity[verbosity]}});
   if (backend_->HasChatTemplate()) {
@@ -65,7 +66,8 @@ Result<Prompt> Engine::AnswerPrompt(const Context& context, const std::optional<
 Result<int> Engine::MaxBudget(const Context& context, const std::optional<LearnedContext>& learned,
                               const std::string& query) const {
   ST_ASSIGN_OR_RETURN(Prompt prompt, AnswerPrompt(context, learned, query, 0));
-  ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(Prompt{prompt.prefix, prompt.suffix + templates_.force_answer}));
+  ST_ASSIGN_OR_RETURN(int64_t n,
+                      backend_->CountTokens(Prompt{prompt.prefix, prompt.suffix + templates_.force_answer}));
   return static_cast<int>(std::max<int64_t>(0, backend_->ContextWindow() - n));
 }
 
@@ -84,7 +86,8 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   if (budget == 0) {
     constexpr int kDefaultSleepBudget = 512;
     ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(prompt));
-    budget = static_cast<int>(std::clamp<int64_t>((backend_->ContextWindow() - n) / 2, 1, kDefaultSleepBudget));
+    budget =
+        static_cast<int>(std::clamp<int64_t>((backend_->ContextWindow() - n) / 2, 1, kDefaultSleepBudget));
   }
   ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, budget, ""));
   SleepResult result;
@@ -141,7 +144,8 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
 
 Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& query,
                               const AskOptions& options) {
-  if (options.budget < 0) return Status::InvalidArgument("test-time budget must not be negative (0: automatic)");
+  if (options.budget < 0)
+    return Status::InvalidArgument("test-time budget must not be negative (0: automatic)");
   if (query.empty()) return Status::InvalidArgument("empty question");
   auto t0 = Clock::now();
   ST_ASSIGN_OR_RETURN(Context context, store_->GetContext(context_id));
@@ -153,8 +157,9 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
   int budget = options.budget;
   if (budget == 0) {
     constexpr int kDefaultAskBudget = 256;
-    ST_ASSIGN_OR_RETURN(int fits, MaxBudget(context, learned, query));
-    budget = std::clamp(fits, 1, kDefaultAskBudget);
+    ST_ASSIGN_OR_RETURN(
+        int64_t n, backend_->CountTokens(Prompt{prompt.prefix, prompt.suffix + templates_.force_answer}));
+    budget = static_cast<int>(std::clamp<int64_t>(backend_->ContextWindow() - n, 1, kDefaultAskBudget));
   }
   ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, budget, templates_.force_answer));
 
@@ -179,7 +184,8 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     result.prefix_source = first.prefix_source;
     result.ttft_ms = first.timings.ttft_ms;
   }
-  bool reached_marker = !marker.empty() && first.finish == FinishReason::kStop && first.stop_matched == marker;
+  bool reached_marker =
+      !marker.empty() && first.finish == FinishReason::kStop && first.stop_matched == marker;
   result.forced = gen.max_tokens == 0 || first.finish == FinishReason::kLength;
   if (result.forced || reached_marker) {
     Prompt answer_prompt{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};
