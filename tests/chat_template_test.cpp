@@ -19,7 +19,8 @@ namespace {
 class ChatTemplateTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string vocab = std::string(SLEEPTIME_SOURCE_DIR) + "/third_party/llama.cpp/models/ggml-vocab-phi-3.gguf";
+    std::string vocab =
+        std::string(SLEEPTIME_SOURCE_DIR) + "/third_party/llama.cpp/models/ggml-vocab-phi-3.gguf";
     if (!fs::exists(vocab)) GTEST_SKIP() << "no " << vocab << " (made by scripts/setup.sh)";
     dir_ = MakeTempDir("chat");
     RandomModelSpec spec;

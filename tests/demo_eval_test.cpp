@@ -1,12 +1,12 @@
 // The demo-model evaluation: its prompts equal the language's own rendering,
 // and a run on a random model produces a complete, consistent report.
+#include "sleeptime/demo_eval.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
-#include "sleeptime/demo_eval.h"
 #include "sleeptime/engine.h"
 #include "sleeptime/llama_backend.h"
 #include "sleeptime/reasoning_language.h"

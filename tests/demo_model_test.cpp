@@ -11,9 +11,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "sleeptime/demo_eval.h"
 #include "sleeptime/engine.h"
@@ -88,7 +87,8 @@ TEST_F(DemoModelTest, KvStateRestoresToTheSameLogits) {
   ASSERT_TRUE(restored.ok());
   EXPECT_EQ(restored->prefix_source, PrefixSource::kDisk);
   float diff = 0;
-  for (size_t i = 0; i < cold->values.size(); ++i) diff = std::max(diff, std::fabs(cold->values[i] - restored->values[i]));
+  for (size_t i = 0; i < cold->values.size(); ++i)
+    diff = std::max(diff, std::fabs(cold->values[i] - restored->values[i]));
   EXPECT_LT(diff, 1e-2f);
 }
 
@@ -123,8 +123,8 @@ TEST_F(DemoModelTest, LoadsInLlamaServer) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     std::string p = std::to_string(port);
-    execl(kServer.c_str(), "llama-server", "-m", kModel.c_str(), "--host", "127.0.0.1", "--port", p.c_str(), "-c",
-          "512", "-t", "1", "-np", "1", "--no-ui", static_cast<char*>(nullptr));
+    execl(kServer.c_str(), "llama-server", "-m", kModel.c_str(), "--host", "127.0.0.1", "--port", p.c_str(),
+          "-c", "512", "-t", "1", "-np", "1", "--no-ui", static_cast<char*>(nullptr));
     _exit(127);
   }
   std::string base = "http://127.0.0.1:" + std::to_string(port);
@@ -136,8 +136,8 @@ TEST_F(DemoModelTest, LoadsInLlamaServer) {
   }
   auto p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, 11));
   const auto& q = p.queries[0];
-  nlohmann::json req = {{"prompt", lang::RenderAnswerPrompt(p, q)}, {"n_predict", 200}, {"temperature", 0},
-                        {"stop", {"\n"}}};
+  nlohmann::json req = {
+      {"prompt", lang::RenderAnswerPrompt(p, q)}, {"n_predict", 200}, {"temperature", 0}, {"stop", {"\n"}}};
   std::string body = req.dump(), response;
   long code = ready ? Http(base + "/completion", &body, &response) : 0;
   kill(pid, SIGTERM);

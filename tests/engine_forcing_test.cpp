@@ -15,8 +15,8 @@ namespace {
 
 class ScriptedBackend : public Backend {
  public:
-  std::string reasoning;     // what the "model" writes after a question
-  std::string answer;        // what it writes after the answer marker
+  std::string reasoning;  // what the "model" writes after a question
+  std::string answer;     // what it writes after the answer marker
   std::string marker = " answer: ";
   int calls = 0;
 
@@ -30,16 +30,21 @@ class ScriptedBackend : public Backend {
   Result<int64_t> CountTokens(const Prompt& p) const override {
     return static_cast<int64_t>(p.prefix.size() + p.suffix.size());
   }
-  std::string Detokenize(const std::vector<Token>& t) const override { return std::string(t.begin(), t.end()); }
-  Result<Prompt> RenderChat(const std::vector<ChatMessage>&) const override { return Status::NotFound("none"); }
+  std::string Detokenize(const std::vector<Token>& t) const override {
+    return std::string(t.begin(), t.end());
+  }
+  Result<Prompt> RenderChat(const std::vector<ChatMessage>&) const override {
+    return Status::NotFound("none");
+  }
   bool HasChatTemplate() const override { return false; }
   Result<PrefixStateInfo> SavePrefix(std::string_view) override { return PrefixStateInfo{}; }
   Result<Logits> NextTokenLogits(const Prompt&, bool) override { return Status::Internal("unused"); }
 
   Result<Generation> Generate(const Prompt& prompt, const GenerateOptions& options) override {
     ++calls;
-    bool after_marker = prompt.suffix.size() >= marker.size() &&
-                        prompt.suffix.compare(prompt.suffix.size() - marker.size(), marker.size(), marker) == 0;
+    bool after_marker =
+        prompt.suffix.size() >= marker.size() &&
+        prompt.suffix.compare(prompt.suffix.size() - marker.size(), marker.size(), marker) == 0;
     const std::string& script = after_marker ? answer : reasoning;
     Generation g;
     g.usage.prompt_tokens = static_cast<int64_t>(prompt.prefix.size() + prompt.suffix.size());
@@ -101,7 +106,8 @@ TEST_F(EngineForcingTest, ModelsOwnMarkerIsNotWrittenTwice) {
   EXPECT_EQ(r->answer, " Bob=Ann+5=12+5=17. answer: 17");
   // Tokens generated: the reasoning up to and including the model's " answer:",
   // then "17" and the newline.
-  EXPECT_EQ(r->usage.completion_tokens, static_cast<int64_t>(std::string(" Bob=Ann+5=12+5=17. answer:").size() + 3));
+  EXPECT_EQ(r->usage.completion_tokens,
+            static_cast<int64_t>(std::string(" Bob=Ann+5=12+5=17. answer:").size() + 3));
 }
 
 TEST_F(EngineForcingTest, ReasoningCutAtBudgetThenAnswerForcedWithinIt) {

@@ -2,8 +2,6 @@
 // exported GGUF reproduces the trainer's logits in llama.cpp, the loss falls,
 // checkpoint + resume is bit-identical, and the MUL_MAT gradient rewrite
 // matches ggml's autodiff.
-#include "sleeptime/demo_eval.h"
-#include "sleeptime/prompts.h"
 #include "sleeptime/trainer.h"
 
 #include <gtest/gtest.h>
@@ -20,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "sleeptime/demo_eval.h"
+#include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
 
 namespace sleeptime {
@@ -78,9 +78,8 @@ class TrainerTest : public ::testing::Test {
   static void TearDownTestSuite() { llama_backend_free(); }
 
   void SetUp() override {
-    dir_ = (fs::temp_directory_path() /
-            ("sleeptime-trainer-test-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name()))
+    dir_ = (fs::temp_directory_path() / ("sleeptime-trainer-test-" + std::to_string(::getpid()) + "-" +
+                                         ::testing::UnitTest::GetInstance()->current_test_info()->name()))
                .string();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
@@ -127,8 +126,17 @@ TEST_F(TrainerTest, TokenizeBytesEqualsLlamaTokenize) {
   ASSERT_NE(model, nullptr);
   const llama_vocab* vocab = llama_model_get_vocab(model.get());
 
-  std::vector<std::string> texts = {"", " ", "  ", "a b", " lead", "trail ", "Ann has 12 apples.\nQ: x",
-                                    "\xE2\x96\x81", "x\xE2\x96\x81y", "Ünïcödé ✓", "tab\tand\rCR"};
+  std::vector<std::string> texts = {"",
+                                    " ",
+                                    "  ",
+                                    "a b",
+                                    " lead",
+                                    "trail ",
+                                    "Ann has 12 apples.\nQ: x",
+                                    "\xE2\x96\x81",
+                                    "x\xE2\x96\x81y",
+                                    "Ünïcödé ✓",
+                                    "tab\tand\rCR"};
   std::string all;
   for (int b = 1; b < 256; ++b) all.push_back(static_cast<char>(b));
   texts.push_back(all);
@@ -146,7 +154,8 @@ TEST_F(TrainerTest, TokenizeBytesEqualsLlamaTokenize) {
     }
   }
   // Tokenizing prompt and completion separately equals tokenizing their concatenation.
-  EXPECT_EQ(TokenizeBytes("a ", true).size() + TokenizeBytes("b", false).size(), TokenizeBytes("a b", true).size());
+  EXPECT_EQ(TokenizeBytes("a ", true).size() + TokenizeBytes("b", false).size(),
+            TokenizeBytes("a b", true).size());
 }
 
 TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
@@ -171,7 +180,8 @@ TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
   auto carried = LoadPromptTemplates(
       [&](const std::string& name) -> std::optional<std::string> {
         char buf[512];
-        int32_t n = llama_model_meta_val_str(model.get(), (kModelPromptKeyPrefix + name).c_str(), buf, sizeof(buf));
+        int32_t n =
+            llama_model_meta_val_str(model.get(), (kModelPromptKeyPrefix + name).c_str(), buf, sizeof(buf));
         if (n < 0) return std::nullopt;
         return std::string(buf, static_cast<size_t>(n));
       },

@@ -28,7 +28,7 @@ PromptTemplates DemoPromptTemplates();
 }  // namespace lang
 
 struct DemoEvalOptions {
-  int problems = 100;        // held-out problems, 4 queries each
+  int problems = 100;  // held-out problems, 4 queries each
   uint64_t first_problem = 0;
   int unlimited_budget = 400;
   int sleep_budget = 400;
@@ -42,7 +42,9 @@ struct ModeScore {
   int64_t well_formed = 0;  // an answer the parser could read, right or wrong
   int64_t tokens = 0;       // generated (test-time) tokens
   double accuracy() const { return n ? static_cast<double>(correct) / static_cast<double>(n) : 0; }
-  double well_formed_rate() const { return n ? static_cast<double>(well_formed) / static_cast<double>(n) : 0; }
+  double well_formed_rate() const {
+    return n ? static_cast<double>(well_formed) / static_cast<double>(n) : 0;
+  }
   double mean_tokens() const { return n ? static_cast<double>(tokens) / static_cast<double>(n) : 0; }
   void Add(bool ok, bool parsed, int64_t t) {
     ++n;
@@ -76,6 +78,7 @@ struct DemoEvalReport {
 };
 
 // `work_dir` receives a scratch database; the backend's own KV cache is used.
-Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir, const DemoEvalOptions& options);
+Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir,
+                                   const DemoEvalOptions& options);
 
 }  // namespace sleeptime

@@ -49,7 +49,7 @@ struct SleepResult {
 };
 
 struct AskOptions {
-  int budget = 0;  // hard cap on generated tokens; 0: what fits the window, at most 256
+  int budget = 0;           // hard cap on generated tokens; 0: what fits the window, at most 256
   int verbosity = 0;        // 0..4
   bool use_learned = true;  // false: the T(q, c) baseline
 };

@@ -39,11 +39,12 @@ PromptTemplates DefaultPromptTemplates();
 Result<PromptTemplates> LoadPromptTemplates(const std::string& dir);
 // `base`, overridden by every template for which `lookup(name)` has a value
 // (names as in FileNames(); stop lists one per line, "\n" for a newline).
-PromptTemplates OverridePromptTemplates(PromptTemplates base,
-                                        const std::function<std::optional<std::string>(const std::string&)>& lookup);
+PromptTemplates OverridePromptTemplates(
+    PromptTemplates base, const std::function<std::optional<std::string>(const std::string&)>& lookup);
 // Loads in the documented order: defaults, model metadata, then `dir`.
 Result<PromptTemplates> LoadPromptTemplates(
-    const std::function<std::optional<std::string>(const std::string&)>& model_metadata, const std::string& dir);
+    const std::function<std::optional<std::string>(const std::string&)>& model_metadata,
+    const std::string& dir);
 inline constexpr char kModelPromptKeyPrefix[] = "sleeptime.prompt.";
 // Every template as (kModelPromptKeyPrefix + name, value): what a model file
 // stores so that LoadPromptTemplates finds them.

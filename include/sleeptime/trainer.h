@@ -43,7 +43,9 @@ namespace sleeptime {
 inline constexpr int32_t kBosToken = 1;
 inline constexpr int32_t kSpaceToken = 259;  // "\u2581": llama.cpp's SPM tokenizer maps ' ' to it
 // Byte b is token b + 3.
-inline constexpr int32_t ByteToken(unsigned char b) { return static_cast<int32_t>(b) + 3; }
+inline constexpr int32_t ByteToken(unsigned char b) {
+  return static_cast<int32_t>(b) + 3;
+}
 
 // The tokens llama.cpp's tokenizer gives `text` with the byte vocabulary
 // (add_space_prefix off): ' ' -> kSpaceToken, any other byte b -> b + 3, and
@@ -83,12 +85,12 @@ struct TrainerConfig {
 };
 
 struct StepStats {
-  int64_t step = 0;             // steps completed, including this one
-  float loss = 0.0f;            // mean cross-entropy per completion token
-  float lr = 0.0f;              // learning rate used
-  int64_t loss_tokens = 0;      // completion tokens in the batch
-  int64_t batch_tokens = 0;     // non-padding tokens in the batch
-  int64_t examples = 0;         // examples in the batch
+  int64_t step = 0;          // steps completed, including this one
+  float loss = 0.0f;         // mean cross-entropy per completion token
+  float lr = 0.0f;           // learning rate used
+  int64_t loss_tokens = 0;   // completion tokens in the batch
+  int64_t batch_tokens = 0;  // non-padding tokens in the batch
+  int64_t examples = 0;      // examples in the batch
 };
 
 class Trainer {
@@ -97,7 +99,8 @@ class Trainer {
   static Result<std::unique_ptr<Trainer>> Create(const TrainerConfig& config);
   // Continues from the checkpoint in `dir` (written by SaveCheckpoint): the
   // config stored there is used, except `threads` and `matmul_grads`.
-  static Result<std::unique_ptr<Trainer>> Resume(const std::string& dir, int threads, bool matmul_grads = true);
+  static Result<std::unique_ptr<Trainer>> Resume(const std::string& dir, int threads,
+                                                 bool matmul_grads = true);
   static bool HasCheckpoint(const std::string& dir);
 
   ~Trainer();
@@ -137,10 +140,10 @@ class Trainer {
 
 // ---- Held-out evaluation through llama.cpp (of an exported GGUF) ----
 struct HeldOutEvalOptions {
-  int problems = 50;      // held-out problems lang::SplitSeed(kHeldOut, first_index + i)
+  int problems = 50;  // held-out problems lang::SplitSeed(kHeldOut, first_index + i)
   uint64_t first_index = 0;
-  int max_tokens = 256;   // generation cap per answer
-  bool direct = true;     // also measure direct answers
+  int max_tokens = 256;  // generation cap per answer
+  bool direct = true;    // also measure direct answers
   int threads = 1;
   lang::GeneratorOptions generator;
 };

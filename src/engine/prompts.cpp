@@ -97,8 +97,8 @@ PromptTemplates DefaultPromptTemplates() {
   return t;
 }
 
-PromptTemplates OverridePromptTemplates(PromptTemplates t,
-                                        const std::function<std::optional<std::string>(const std::string&)>& lookup) {
+PromptTemplates OverridePromptTemplates(
+    PromptTemplates t, const std::function<std::optional<std::string>(const std::string&)>& lookup) {
   for (auto& [name, field] : TextFields(t)) {
     if (auto v = lookup(name)) *field = *v;
   }
@@ -112,7 +112,8 @@ Result<PromptTemplates> LoadPromptTemplates(const std::string& dir) {
 }
 
 Result<PromptTemplates> LoadPromptTemplates(
-    const std::function<std::optional<std::string>(const std::string&)>& model_metadata, const std::string& dir) {
+    const std::function<std::optional<std::string>(const std::string&)>& model_metadata,
+    const std::string& dir) {
   PromptTemplates t = OverridePromptTemplates(DefaultPromptTemplates(), model_metadata);
   if (dir.empty()) return t;
   std::error_code ec;

@@ -1,13 +1,13 @@
 #include "sleeptime/demo_eval.h"
 
 #include <fmt/format.h>
-#include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <initializer_list>
+#include <nlohmann/json.hpp>
 
 #include "sleeptime/engine.h"
 #include "sleeptime/reasoning_language.h"
@@ -35,7 +35,9 @@ PromptTemplates DemoPromptTemplates() {
 
 namespace {
 
-std::string ContextId(uint64_t index) { return "heldout-" + std::to_string(index); }
+std::string ContextId(uint64_t index) {
+  return "heldout-" + std::to_string(index);
+}
 
 // Scores one answer into every bucket it belongs to.
 void Score(const std::string& text, int64_t gold, int64_t tokens, std::initializer_list<ModeScore*> into) {
@@ -56,13 +58,15 @@ nlohmann::json ScoresJson(const std::map<int, ModeScore>& m) {
 
 nlohmann::json KindJson(const std::map<std::string, ModeScore>& m) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [kind, s] : m) j[kind] = {{"n", s.n}, {"accuracy", s.accuracy()}, {"mean_tokens", s.mean_tokens()}};
+  for (const auto& [kind, s] : m)
+    j[kind] = {{"n", s.n}, {"accuracy", s.accuracy()}, {"mean_tokens", s.mean_tokens()}};
   return j;
 }
 
 }  // namespace
 
-Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir, const DemoEvalOptions& options) {
+Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir,
+                                   const DemoEvalOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
   if (options.problems < 1) return Status::InvalidArgument("need at least one problem");
   std::error_code ec;
@@ -99,14 +103,15 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ao.use_learned = false;
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
       Score(r.answer, q.answer, r.usage.completion_tokens,
-            {&report.reasoned[0], &report.reasoned[q.steps], &report.reasoned_by_kind[lang::QueryKindName(q.kind)]});
+            {&report.reasoned[0], &report.reasoned[q.steps],
+             &report.reasoned_by_kind[lang::QueryKindName(q.kind)]});
 
       GenerateOptions direct;
       direct.max_tokens = 6;
       direct.stop = {lang::kStop};
-      ST_ASSIGN_OR_RETURN(
-          Generation g,
-          backend->Generate({lang::RenderAnswerPrefix(p), lang::RenderQuestion(q) + lang::kAnswerMarker}, direct));
+      ST_ASSIGN_OR_RETURN(Generation g, backend->Generate({lang::RenderAnswerPrefix(p),
+                                                           lang::RenderQuestion(q) + lang::kAnswerMarker},
+                                                          direct));
       Score(std::string(lang::kAnswerMarker) + g.text, q.answer, g.usage.completion_tokens,
             {&report.direct[0], &report.direct[q.steps]});
     }
@@ -128,8 +133,8 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
   }
   // Phase 2: answers from the model's own notes under a fraction of the
   // reasoned mode's mean budget.
-  report.notes_budget =
-      std::max(1, static_cast<int>(std::floor(report.reasoned[0].mean_tokens() * options.notes_budget_fraction)));
+  report.notes_budget = std::max(
+      1, static_cast<int>(std::floor(report.reasoned[0].mean_tokens() * options.notes_budget_fraction)));
   for (int i = 0; i < options.problems; ++i) {
     const auto& p = problems[static_cast<size_t>(i)];
     std::string id = ContextId(options.first_problem + static_cast<uint64_t>(i));
@@ -148,25 +153,27 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
 }
 
 std::string DemoEvalReport::ToJson() const {
-  nlohmann::json j = {{"problems", problems},
-                      {"model", model},
-                      {"reasoned", ScoresJson(reasoned)},
-                      {"reasoned_by_kind", KindJson(reasoned_by_kind)},
-                      {"direct", ScoresJson(direct)},
-                      {"notes", ScoresJson(notes)},
-                      {"notes_by_kind", KindJson(notes_by_kind)},
-                      {"notes_budget", notes_budget},
-                      {"sleep_notes_accuracy", notes_accuracy()},
-                      {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
-                      {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
-                      {"seconds", seconds}};
+  nlohmann::json j = {
+      {"problems", problems},
+      {"model", model},
+      {"reasoned", ScoresJson(reasoned)},
+      {"reasoned_by_kind", KindJson(reasoned_by_kind)},
+      {"direct", ScoresJson(direct)},
+      {"notes", ScoresJson(notes)},
+      {"notes_by_kind", KindJson(notes_by_kind)},
+      {"notes_budget", notes_budget},
+      {"sleep_notes_accuracy", notes_accuracy()},
+      {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
+      {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
+      {"seconds", seconds}};
   return j.dump(2);
 }
 
 std::string DemoEvalReport::ToMarkdown() const {
   std::string out = fmt::format("{} held-out problems ({} queries), model: {}\n\n", problems,
                                 reasoned.count(0) ? reasoned.at(0).n : 0, model);
-  out += "| steps (from the raw context) | queries | reasoned, no notes | direct, no notes | from own notes |\n";
+  out +=
+      "| steps (from the raw context) | queries | reasoned, no notes | direct, no notes | from own notes |\n";
   out += "|---|---|---|---|---|\n";
   // The acceptance bars are stated for <= 3 steps and for 4: show the first as a row too.
   auto upto3 = [](const std::map<int, ModeScore>& m) {
@@ -179,7 +186,8 @@ std::string DemoEvalReport::ToMarkdown() const {
   {
     auto s = upto3(reasoned), d = upto3(direct), n = upto3(notes);
     out += fmt::format("| 1-3 | {} | {:.1f}% ({:.1f} tok) | {:.1f}% | {:.1f}% ({:.1f} tok) |\n", s.n,
-                       100 * s.accuracy(), s.mean_tokens(), 100 * d.accuracy(), 100 * n.accuracy(), n.mean_tokens());
+                       100 * s.accuracy(), s.mean_tokens(), 100 * d.accuracy(), 100 * n.accuracy(),
+                       n.mean_tokens());
   }
   for (const auto& [steps, s] : reasoned) {
     auto d = direct.count(steps) ? direct.at(steps) : ModeScore{};
@@ -198,13 +206,13 @@ std::string DemoEvalReport::ToMarkdown() const {
       "\nWell-formed answers (right or wrong): reasoned {:.1f}%, direct {:.1f}%, from notes {:.1f}%.\n"
       "Sleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}; {} stated at all), "
       "{:.1f} tokens per "
-      "context.\nBudget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} s.\n",
+      "context.\nBudget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
+      "s.\n",
       100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),
       100 * (direct.count(0) ? direct.at(0).well_formed_rate() : 0.0),
       100 * (notes.count(0) ? notes.at(0).well_formed_rate() : 0.0), 100 * notes_accuracy(), notes_correct,
-      notes_derived, notes_stated,
-      problems ? static_cast<double>(sleep_tokens) / problems : 0.0, notes_budget,
-      reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+      notes_derived, notes_stated, problems ? static_cast<double>(sleep_tokens) / problems : 0.0,
+      notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
   return out;
 }
 

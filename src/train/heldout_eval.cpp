@@ -35,7 +35,8 @@ std::string Generate(llama_context* ctx, const std::string& prompt, int max_toke
   for (int32_t t : TokenizeBytes(prompt, true)) tokens.push_back(t);
   const int n_ctx = static_cast<int>(llama_n_ctx(ctx));
   if (static_cast<int>(tokens.size()) >= n_ctx) return "";
-  if (llama_decode(ctx, llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size()))) != 0) return "";
+  if (llama_decode(ctx, llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size()))) != 0)
+    return "";
   std::string out;
   int pos = static_cast<int>(tokens.size());
   const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
@@ -87,7 +88,8 @@ Result<HeldOutEvalReport> EvaluateHeldOut(const std::string& gguf_path, const He
   report.reasoned_total.assign(9, 0);
   report.reasoned_correct.assign(9, 0);
   for (int i = 0; i < options.problems; ++i) {
-    const uint64_t seed = lang::SplitSeed(lang::Split::kHeldOut, options.first_index + static_cast<uint64_t>(i));
+    const uint64_t seed =
+        lang::SplitSeed(lang::Split::kHeldOut, options.first_index + static_cast<uint64_t>(i));
     const lang::Problem problem = lang::GenerateProblem(seed, options.generator);
     for (const auto& q : problem.queries) {
       const std::string prompt = lang::RenderAnswerPrompt(problem, q);

@@ -7,7 +7,6 @@
 // weight; a ggml_gallocr reuses one compute buffer across steps.
 #include "sleeptime/trainer.h"
 
-
 #include <fcntl.h>
 #include <ggml-alloc.h>
 #include <ggml-backend.h>
@@ -177,8 +176,8 @@ bool ReadConfig(Reader& r, TrainerConfig* c) {
   i(&g.weight_combination);
   i(&g.weight_hypothetical);
   auto& m = c->mix;
-  ok = ok && r.Pod(&m.sleep_rate) && r.Pod(&m.notes_rate) && r.Pod(&m.two_notes_rate) && r.Pod(&m.direct_rate) &&
-       r.Pod(&m.forced_rate);
+  ok = ok && r.Pod(&m.sleep_rate) && r.Pod(&m.notes_rate) && r.Pod(&m.two_notes_rate) &&
+       r.Pod(&m.direct_rate) && r.Pod(&m.forced_rate);
   i(&m.max_anticipated);
   ok = ok && r.Pod(&u64);
   m.max_bytes = static_cast<size_t>(u64);
@@ -282,9 +281,9 @@ struct Trainer::Impl {
 
   std::vector<LlamaTensorInfo> plan;
   std::vector<ggml_tensor*> weights, moment1, moment2;
-  ggml_tensor* loss_grad = nullptr;     // scalar 1: the loss's incoming gradient
-  ggml_tensor* adamw_decay = nullptr;   // 7 AdamW parameters, matrices
-  ggml_tensor* adamw_nodecay = nullptr; // norms
+  ggml_tensor* loss_grad = nullptr;      // scalar 1: the loss's incoming gradient
+  ggml_tensor* adamw_decay = nullptr;    // 7 AdamW parameters, matrices
+  ggml_tensor* adamw_nodecay = nullptr;  // norms
   std::vector<uint8_t> compute_meta;
 
   // Training state.
@@ -481,8 +480,8 @@ struct Trainer::Impl {
       k = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, k, hd, n_head, T, B), 0, 2, 1, 3));
       ggml_tensor* kq = ggml_mul_mat(ctx, k, q);  // [T_k, T_q, n_head, B]
       kq = ggml_soft_max_ext(ctx, kq, g.mask, kq_scale, 0.0f);
-      ggml_tensor* vt = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_head, B]
-      ggml_tensor* kqv = ggml_mul_mat(ctx, vt, kq);                        // [hd, T_q, n_head, B]
+      ggml_tensor* vt = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));   // [T, hd, n_head, B]
+      ggml_tensor* kqv = ggml_mul_mat(ctx, vt, kq);                         // [hd, T_q, n_head, B]
       ggml_tensor* o = ggml_cont(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3));  // [hd, n_head, T, B]
       o = ggml_reshape_2d(ctx, o, n_embd, N);
       x = ggml_add(ctx, x, ggml_mul_mat(ctx, wo, o));
@@ -529,7 +528,8 @@ struct Trainer::Impl {
         }
         // ggml_cont of a transposed view copies element by element (slow);
         // a blocked copy is several times faster.
-        ggml_tensor* tr = ggml_map_custom1(ctx, ggml_transpose(ctx, t), BlockedCopy, GGML_N_TASKS_MAX, nullptr);
+        ggml_tensor* tr =
+            ggml_map_custom1(ctx, ggml_transpose(ctx, t), BlockedCopy, GGML_N_TASKS_MAX, nullptr);
         cache.emplace_back(t, tr);
         return tr;
       };
@@ -607,7 +607,8 @@ struct Trainer::Impl {
     ggml_cgraph* gc = ggml_new_graph_custom(g.ctx, 16384, false);
     for (ggml_tensor* r : roots) ggml_build_forward_expand(gc, r);
     g.gf = gc;
-    if (!ggml_gallocr_alloc_graph(galloc, g.gf)) return Status::Internal("trainer: cannot allocate the graph");
+    if (!ggml_gallocr_alloc_graph(galloc, g.gf))
+      return Status::Internal("trainer: cannot allocate the graph");
 
     ggml_backend_tensor_set(g.tokens, batch.tokens.data(), 0, batch.tokens.size() * sizeof(int32_t));
     ggml_backend_tensor_set(g.positions, batch.positions.data(), 0, batch.positions.size() * sizeof(int32_t));
@@ -699,7 +700,9 @@ struct Trainer::Impl {
   }
 
   Status LoadState(Reader& r, const std::string& path) {
-    auto corrupt = [&](const std::string& m) { return Status::Corruption("checkpoint '" + path + "': " + m); };
+    auto corrupt = [&](const std::string& m) {
+      return Status::Corruption("checkpoint '" + path + "': " + m);
+    };
     uint64_t n = 0;
     if (!r.Pod(&step) || !r.Pod(&tokens_seen) || !r.Pod(&loss_tokens_seen) || !r.Pod(&problem_index) ||
         !r.Pod(&example_index) || !r.Pod(&n)) {
@@ -774,7 +777,8 @@ Status Trainer::SaveCheckpoint(const std::string& dir) const {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) return Status::IoError("cannot create '" + dir + "': " + ec.message());
-  return WriteFileAtomic((std::filesystem::path(dir) / kCheckpointFile).string(), impl_->SerializeCheckpoint());
+  return WriteFileAtomic((std::filesystem::path(dir) / kCheckpointFile).string(),
+                         impl_->SerializeCheckpoint());
 }
 
 Status Trainer::ExportGguf(const std::string& path, bool f16) const {
@@ -789,7 +793,8 @@ Status Trainer::ExportGguf(const std::string& path, bool f16) const {
         if (index >= impl->weights.size() || info.name != impl->plan[index].name) {
           return Status::Internal("trainer: export plan mismatch at " + info.name);
         }
-        ggml_backend_tensor_get(impl->weights[index], out, 0, static_cast<size_t>(info.elements()) * sizeof(float));
+        ggml_backend_tensor_get(impl->weights[index], out, 0,
+                                static_cast<size_t>(info.elements()) * sizeof(float));
         return Status::Ok();
       },
       path);

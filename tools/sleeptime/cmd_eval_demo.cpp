@@ -16,8 +16,10 @@ void AddEvalDemoCommand(CLI::App& cli, App& app) {
                                  "(reasoned, direct, sleep notes, answers from notes)");
   auto opts = std::make_shared<DemoEvalOptions>();
   auto json_out = std::make_shared<std::string>();
-  cmd->add_option("-n,--problems", opts->problems, "held-out problems (4 queries each)")->capture_default_str();
-  cmd->add_option("--first", opts->first_problem, "index of the first held-out problem")->capture_default_str();
+  cmd->add_option("-n,--problems", opts->problems, "held-out problems (4 queries each)")
+      ->capture_default_str();
+  cmd->add_option("--first", opts->first_problem, "index of the first held-out problem")
+      ->capture_default_str();
   cmd->add_option("--budget-fraction", opts->notes_budget_fraction,
                   "test budget from notes as a fraction of the reasoned mean")
       ->capture_default_str();
@@ -37,7 +39,8 @@ void AddEvalDemoCommand(CLI::App& cli, App& app) {
         }
         bar->Update(done);
       };
-      auto report = RunDemoEval(*backend, (std::filesystem::path(app.opts.data_dir) / "eval-demo").string(), o);
+      auto report =
+          RunDemoEval(*backend, (std::filesystem::path(app.opts.data_dir) / "eval-demo").string(), o);
       if (bar) bar->Finish();
       if (!report.ok()) return Fail(report.status());
       fmt::print("{}", report->ToMarkdown());

@@ -14,8 +14,9 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
   auto sleep_opts = std::make_shared<SleepOptions>();
   auto sleep_json = std::make_shared<bool>(false);
   sleep->add_option("id", *sleep_id, "context id")->required();
-  sleep->add_option("-b,--budget", sleep_opts->budget,
-                    "tokens to generate per pass (0: half of what the window leaves, at most 512)")
+  sleep
+      ->add_option("-b,--budget", sleep_opts->budget,
+                   "tokens to generate per pass (0: half of what the window leaves, at most 512)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
   sleep

@@ -131,15 +131,20 @@ int RunTrain(const TrainOptions& o) {
     trainer = std::move(r).value();
   }
   const TrainerConfig& c = trainer->config();
-  const nlohmann::json shape = {{"n_embd", c.n_embd},         {"n_layer", c.n_layer},
-                                {"n_head", c.n_head},         {"n_ff", c.n_ff},
-                                {"n_ctx", c.n_ctx},           {"batch_seqs", c.batch_seqs},
-                                {"total_steps", c.total_steps}, {"lr", c.lr},
-                                {"seed", c.seed},             {"threads", c.threads},
+  const nlohmann::json shape = {{"n_embd", c.n_embd},
+                                {"n_layer", c.n_layer},
+                                {"n_head", c.n_head},
+                                {"n_ff", c.n_ff},
+                                {"n_ctx", c.n_ctx},
+                                {"batch_seqs", c.batch_seqs},
+                                {"total_steps", c.total_steps},
+                                {"lr", c.lr},
+                                {"seed", c.seed},
+                                {"threads", c.threads},
                                 {"params", trainer->parameter_count()}};
   fmt::print("model: {} parameters, n_embd {} n_layer {} n_head {} n_ff {} n_ctx {}; batch {}x{}; {} steps\n",
-             trainer->parameter_count(), c.n_embd, c.n_layer, c.n_head, c.n_ff, c.n_ctx, c.batch_seqs, c.n_ctx,
-             c.total_steps);
+             trainer->parameter_count(), c.n_embd, c.n_layer, c.n_head, c.n_ff, c.n_ctx, c.batch_seqs,
+             c.n_ctx, c.total_steps);
   log.Write({{"event", "start"}, {"step", trainer->step()}, {"config", shape}});
   std::fflush(stdout);
 
@@ -187,8 +192,9 @@ int RunTrain(const TrainOptions& o) {
       const double tps = (trainer->tokens_seen() - start_tokens) / std::max(elapsed, 1e-9);
       const double eta_min = (c.total_steps - trainer->step()) * elapsed /
                              std::max<int64_t>(1, trainer->step() - start_step) / 60.0;
-      fmt::print("[step {}/{}] loss {:.4f} lr {:.2e} tokens {} ({:.0f} tok/s) eta {:.1f} min\n", trainer->step(),
-                 c.total_steps, loss_sum / loss_n, s->lr, trainer->tokens_seen(), tps, eta_min);
+      fmt::print("[step {}/{}] loss {:.4f} lr {:.2e} tokens {} ({:.0f} tok/s) eta {:.1f} min\n",
+                 trainer->step(), c.total_steps, loss_sum / loss_n, s->lr, trainer->tokens_seen(), tps,
+                 eta_min);
       log.Write({{"event", "loss"},
                  {"step", trainer->step()},
                  {"loss", loss_sum / loss_n},
@@ -226,7 +232,8 @@ int RunTrain(const TrainOptions& o) {
   Status st = trainer->SaveCheckpoint(dir);
   if (!st.ok()) return Fail(st);
   if (g_stop) {
-    fmt::print("interrupted at step {}: checkpoint in {}; run the same command to resume\n", trainer->step(), dir);
+    fmt::print("interrupted at step {}: checkpoint in {}; run the same command to resume\n", trainer->step(),
+               dir);
     log.Write({{"event", "interrupted"}, {"step", trainer->step()}});
     return 130;
   }
@@ -245,7 +252,8 @@ int RunTrain(const TrainOptions& o) {
 }  // namespace
 
 void AddTrainCommands(CLI::App& cli, App& app) {
-  auto* cmd = cli.add_subcommand("train-demo", "train the demo model on the reasoning language (CPU, resumable)");
+  auto* cmd =
+      cli.add_subcommand("train-demo", "train the demo model on the reasoning language (CPU, resumable)");
   auto o = std::make_shared<TrainOptions>();
   auto& c = o->config;
   cmd->add_option("--seed", c.seed, "weights and data seed")->capture_default_str();
@@ -270,7 +278,8 @@ void AddTrainCommands(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--snapshot-minutes", o->snapshot_minutes, "minutes between snapshot.gguf exports")
       ->capture_default_str();
-  cmd->add_option("--eval-problems", o->eval_problems, "held-out problems per evaluation")->capture_default_str();
+  cmd->add_option("--eval-problems", o->eval_problems, "held-out problems per evaluation")
+      ->capture_default_str();
   cmd->add_flag("--f16", o->f16, "export matrices as F16");
   cmd->add_option("--log-steps", o->log_steps, "log the loss every N steps (default: every 30 s)");
   cmd->add_flag("!--autodiff-outprod", c.matmul_grads,
