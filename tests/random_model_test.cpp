@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/llama_handles.h"
 #include "support/test_model.h"
 
 namespace sleeptime {
@@ -28,14 +29,8 @@ constexpr const char* kSampleText = "Ann has 12 apples. Ünïcödé ✓";
 
 void SilentLog(ggml_log_level, const char*, void*) {}
 
-struct ModelDeleter {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
-using ModelPtr = std::unique_ptr<llama_model, ModelDeleter>;
-using ContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
+using ::sleeptime::llama::ContextPtr;
+using ::sleeptime::llama::ModelPtr;
 
 ModelPtr LoadModel(const std::string& path) {
   llama_model_params params = llama_model_default_params();

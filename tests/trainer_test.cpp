@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "backend/llama_handles.h"
 #include "sleeptime/demo_eval.h"
 #include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
@@ -29,14 +30,8 @@ namespace fs = std::filesystem;
 
 void SilentLog(ggml_log_level, const char*, void*) {}
 
-struct ModelDeleter {
-  void operator()(llama_model* m) const { llama_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(llama_context* c) const { llama_free(c); }
-};
-using ModelPtr = std::unique_ptr<llama_model, ModelDeleter>;
-using ContextPtr = std::unique_ptr<llama_context, ContextDeleter>;
+using ::sleeptime::llama::ContextPtr;
+using ::sleeptime::llama::ModelPtr;
 
 std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
   std::vector<llama_token> tokens(text.size() + 8);
