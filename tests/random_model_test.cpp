@@ -47,19 +47,6 @@ ContextPtr NewContext(llama_model* model) {
   return ContextPtr(llama_init_from_model(model, params));
 }
 
-std::vector<llama_token> Tokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
-  std::vector<llama_token> tokens(text.size() + 8);
-  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), add_special, /*parse_special=*/false);
-  if (n < 0) {
-    tokens.resize(static_cast<size_t>(-n));
-    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), add_special, false);
-  }
-  tokens.resize(static_cast<size_t>(std::max(n, 0)));
-  return tokens;
-}
-
 std::string Detokenize(const llama_vocab* vocab, const std::vector<llama_token>& tokens) {
   std::string text(tokens.size() * 8 + 16, '\0');
   int32_t n = llama_detokenize(vocab, tokens.data(), static_cast<int32_t>(tokens.size()), text.data(),
@@ -166,7 +153,7 @@ TEST_F(RandomModelTest, TinyModelLoadsTokenizesAndDecodes) {
   EXPECT_EQ(llama_vocab_eos(vocab), 2);
 
   const std::string text = kSampleText;
-  const std::vector<llama_token> tokens = Tokenize(vocab, text, /*add_special=*/true);
+  const std::vector<llama_token> tokens = LlamaTokenize(vocab, text, /*add_special=*/true);
   ASSERT_FALSE(tokens.empty());
   EXPECT_EQ(tokens.front(), 1) << "BOS is added";
   // Byte by byte: one token per byte, except that each space is one "\u2581" token.
@@ -176,9 +163,9 @@ TEST_F(RandomModelTest, TinyModelLoadsTokenizesAndDecodes) {
 
   std::string all_bytes;
   for (int b = 1; b < 256; ++b) all_bytes.push_back(static_cast<char>(b));
-  EXPECT_EQ(Detokenize(vocab, Tokenize(vocab, all_bytes, true)), all_bytes);
+  EXPECT_EQ(Detokenize(vocab, LlamaTokenize(vocab, all_bytes, true)), all_bytes);
   const std::string spaces = "  two  spaces\n\ttab and newline  ";
-  EXPECT_EQ(Detokenize(vocab, Tokenize(vocab, spaces, true)), spaces);
+  EXPECT_EQ(Detokenize(vocab, LlamaTokenize(vocab, spaces, true)), spaces);
 
   ExpectSaneLogits(model.get(), tokens);
 }
@@ -229,7 +216,7 @@ TEST_F(RandomModelTest, F16VariantLoadsAndDecodes) {
   ASSERT_GT(llama_model_meta_val_str(model.get(), "general.file_type", ftype, sizeof(ftype)), 0);
   EXPECT_STREQ(ftype, "1");
   const llama_vocab* vocab = llama_model_get_vocab(model.get());
-  ExpectSaneLogits(model.get(), Tokenize(vocab, "hello world", true));
+  ExpectSaneLogits(model.get(), LlamaTokenize(vocab, "hello world", true));
 }
 
 TEST_F(RandomModelTest, VocabFromLlamaSpm) {
@@ -247,10 +234,10 @@ TEST_F(RandomModelTest, VocabFromLlamaSpm) {
   const std::string text = kSampleText;
   // Without BOS: the llama SPM vocabulary adds a space prefix, which detokenize
   // strips again only when the first token is not a (removed) BOS.
-  const std::vector<llama_token> tokens = Tokenize(vocab, text, /*add_special=*/false);
+  const std::vector<llama_token> tokens = LlamaTokenize(vocab, text, /*add_special=*/false);
   EXPECT_LT(tokens.size(), text.size()) << "a real vocabulary merges bytes";
   EXPECT_EQ(Detokenize(vocab, tokens), text);
-  ExpectSaneLogits(model.get(), Tokenize(vocab, text, /*add_special=*/true));
+  ExpectSaneLogits(model.get(), LlamaTokenize(vocab, text, /*add_special=*/true));
 }
 
 TEST_F(RandomModelTest, BadSpecsAreRejected) {

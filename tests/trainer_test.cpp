@@ -3,6 +3,7 @@
 // checkpoint + resume is bit-identical, and the MUL_MAT gradient rewrite
 // matches ggml's autodiff.
 #include "sleeptime/trainer.h"
+#include "support/test_model.h"
 
 #include <gtest/gtest.h>
 #include <llama.h>
@@ -32,19 +33,6 @@ void SilentLog(ggml_log_level, const char*, void*) {}
 
 using ::sleeptime::llama::ContextPtr;
 using ::sleeptime::llama::ModelPtr;
-
-std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
-  std::vector<llama_token> tokens(text.size() + 8);
-  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                             static_cast<int32_t>(tokens.size()), add_special, /*parse_special=*/false);
-  if (n < 0) {
-    tokens.resize(static_cast<size_t>(-n));
-    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
-                       static_cast<int32_t>(tokens.size()), add_special, false);
-  }
-  tokens.resize(static_cast<size_t>(std::max(n, 0)));
-  return {tokens.begin(), tokens.end()};
-}
 
 // A tiny model that trains in milliseconds per step.
 TrainerConfig TinyConfig() {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -77,4 +78,17 @@ std::unique_ptr<sleeptime::LlamaBackend> OpenTestBackend(const std::string& mode
   auto b = sleeptime::LlamaBackend::Open(o);
   EXPECT_TRUE(b.ok()) << b.status().ToString();
   return b.ok() ? std::move(b).value() : nullptr;
+}
+
+std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& text, bool add_special) {
+  std::vector<llama_token> tokens(text.size() + 8);
+  int32_t n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                             static_cast<int32_t>(tokens.size()), add_special, /*parse_special=*/false);
+  if (n < 0) {
+    tokens.resize(static_cast<size_t>(-n));
+    n = llama_tokenize(vocab, text.data(), static_cast<int32_t>(text.size()), tokens.data(),
+                       static_cast<int32_t>(tokens.size()), add_special, false);
+  }
+  tokens.resize(static_cast<size_t>(std::max(n, 0)));
+  return tokens;
 }

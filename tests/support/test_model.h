@@ -1,8 +1,12 @@
 // Shared fixtures for the test suites: a tiny random llama model and temp dirs.
 #pragma once
 
+#include <llama.h>
+
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "sleeptime/llama_backend.h"
 
@@ -24,3 +28,7 @@ std::string MakeTempDir(const std::string& prefix);
 // a test failure when it cannot.
 std::unique_ptr<sleeptime::LlamaBackend> OpenTestBackend(const std::string& model, const std::string& kv_dir,
                                                          int n_ctx = 1024, int n_slots = 1);
+
+// llama.cpp's own tokenization of `text` (no special-token parsing), for
+// comparing against our tokenizers.
+std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& text, bool add_special);
