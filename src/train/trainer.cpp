@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <limits>
 #include <random>
+#include <type_traits>
 
 #include "backend/llama_gguf_writer.h"
 #include "common/random.h"
@@ -113,78 +114,41 @@ class Reader {
   size_t pos_ = 0;
 };
 
+// The checkpointed config, in on-disk order, once for writing and reading
+// alike, so the two cannot drift apart. `io` maps each member's type to its
+// fixed on-disk width (int -> i32, size_t -> u64).
+template <typename IO, typename Config>
+void ConfigFields(IO& io, Config& c) {
+  io(c.n_embd), io(c.n_layer), io(c.n_head), io(c.n_ff), io(c.n_ctx), io(c.seed), io(c.batch_seqs);
+  auto& g = c.generator;
+  io(g.min_facts), io(g.max_facts), io(g.max_depth), io(g.queries_per_problem);
+  io(g.max_base_value), io(g.max_constant), io(g.max_mul_source);
+  io(g.weight_value), io(g.weight_combination), io(g.weight_hypothetical);
+  auto& m = c.mix;
+  io(m.sleep_rate), io(m.notes_rate), io(m.two_notes_rate), io(m.direct_rate), io(m.forced_rate);
+  io(m.max_anticipated), io(m.max_bytes);
+  io(c.total_steps), io(c.lr), io(c.lr_min_ratio), io(c.warmup_steps);
+  io(c.beta1), io(c.beta2), io(c.eps), io(c.weight_decay), io(c.init_std);
+}
+
+template <typename T>
+using DiskType = std::conditional_t<std::is_same_v<T, int>, int32_t,
+                                    std::conditional_t<std::is_same_v<T, size_t>, uint64_t, T>>;
+
 void WriteConfig(Writer& w, const TrainerConfig& c) {
-  w.Pod<int32_t>(c.n_embd);
-  w.Pod<int32_t>(c.n_layer);
-  w.Pod<int32_t>(c.n_head);
-  w.Pod<int32_t>(c.n_ff);
-  w.Pod<int32_t>(c.n_ctx);
-  w.Pod<uint64_t>(c.seed);
-  w.Pod<int32_t>(c.batch_seqs);
-  const auto& g = c.generator;
-  w.Pod<int32_t>(g.min_facts);
-  w.Pod<int32_t>(g.max_facts);
-  w.Pod<int32_t>(g.max_depth);
-  w.Pod<int32_t>(g.queries_per_problem);
-  w.Pod<int64_t>(g.max_base_value);
-  w.Pod<int64_t>(g.max_constant);
-  w.Pod<int64_t>(g.max_mul_source);
-  w.Pod<int32_t>(g.weight_value);
-  w.Pod<int32_t>(g.weight_combination);
-  w.Pod<int32_t>(g.weight_hypothetical);
-  const auto& m = c.mix;
-  w.Pod<double>(m.sleep_rate);
-  w.Pod<double>(m.notes_rate);
-  w.Pod<double>(m.two_notes_rate);
-  w.Pod<double>(m.direct_rate);
-  w.Pod<double>(m.forced_rate);
-  w.Pod<int32_t>(m.max_anticipated);
-  w.Pod<uint64_t>(m.max_bytes);
-  w.Pod<int64_t>(c.total_steps);
-  w.Pod<float>(c.lr);
-  w.Pod<float>(c.lr_min_ratio);
-  w.Pod<int32_t>(c.warmup_steps);
-  w.Pod<float>(c.beta1);
-  w.Pod<float>(c.beta2);
-  w.Pod<float>(c.eps);
-  w.Pod<float>(c.weight_decay);
-  w.Pod<float>(c.init_std);
+  auto io = [&w](const auto& v) { w.Pod(static_cast<DiskType<std::decay_t<decltype(v)>>>(v)); };
+  ConfigFields(io, c);
 }
 
 bool ReadConfig(Reader& r, TrainerConfig* c) {
-  int32_t i32 = 0;
-  uint64_t u64 = 0;
   bool ok = true;
-  auto i = [&](int* dst) {
-    ok = ok && r.Pod(&i32);
-    *dst = i32;
+  auto io = [&](auto& v) {
+    using T = std::decay_t<decltype(v)>;
+    DiskType<T> d{};
+    ok = ok && r.Pod(&d);
+    v = static_cast<T>(d);
   };
-  ok = ok && r.Pod(&i32), c->n_embd = i32;
-  i(&c->n_layer);
-  i(&c->n_head);
-  i(&c->n_ff);
-  i(&c->n_ctx);
-  ok = ok && r.Pod(&c->seed);
-  i(&c->batch_seqs);
-  auto& g = c->generator;
-  i(&g.min_facts);
-  i(&g.max_facts);
-  i(&g.max_depth);
-  i(&g.queries_per_problem);
-  ok = ok && r.Pod(&g.max_base_value) && r.Pod(&g.max_constant) && r.Pod(&g.max_mul_source);
-  i(&g.weight_value);
-  i(&g.weight_combination);
-  i(&g.weight_hypothetical);
-  auto& m = c->mix;
-  ok = ok && r.Pod(&m.sleep_rate) && r.Pod(&m.notes_rate) && r.Pod(&m.two_notes_rate) &&
-       r.Pod(&m.direct_rate) && r.Pod(&m.forced_rate);
-  i(&m.max_anticipated);
-  ok = ok && r.Pod(&u64);
-  m.max_bytes = static_cast<size_t>(u64);
-  ok = ok && r.Pod(&c->total_steps) && r.Pod(&c->lr) && r.Pod(&c->lr_min_ratio);
-  i(&c->warmup_steps);
-  ok = ok && r.Pod(&c->beta1) && r.Pod(&c->beta2) && r.Pod(&c->eps) && r.Pod(&c->weight_decay) &&
-       r.Pod(&c->init_std);
+  ConfigFields(io, *c);
   return ok;
 }
 
