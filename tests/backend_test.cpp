@@ -36,19 +36,13 @@ float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
-class BackendTest : public ::testing::Test {
+class BackendTest : public ScratchBackendTest {
  protected:
   void SetUp() override {
     dir_ = MakeTempDir("backend");
     backend_ = OpenBackend(dir_ + "/kv");
     ASSERT_NE(backend_, nullptr);
   }
-  void TearDown() override {
-    backend_.reset();
-    fs::remove_all(dir_);
-  }
-  std::string dir_;
-  std::unique_ptr<LlamaBackend> backend_;
 };
 
 TEST_F(BackendTest, LoadsAndDescribesModel) {

@@ -16,7 +16,7 @@ using namespace sleeptime;
 
 namespace {
 
-class ChatTemplateTest : public ::testing::Test {
+class ChatTemplateTest : public ScratchBackendTest {
  protected:
   void SetUp() override {
     std::string vocab =
@@ -34,12 +34,6 @@ class ChatTemplateTest : public ::testing::Test {
     backend_ = OpenTestBackend(dir_ + "/phi3-random.gguf", dir_ + "/kv");
     ASSERT_NE(backend_, nullptr);
   }
-  void TearDown() override {
-    backend_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  std::string dir_;
-  std::unique_ptr<LlamaBackend> backend_;
 };
 
 TEST_F(ChatTemplateTest, RenderSplitsBeforeTheLastMessage) {

@@ -31,7 +31,7 @@ const std::string kModel = std::getenv("SLEEPTIME_DEMO_MODEL")
                                : std::string(SLEEPTIME_SOURCE_DIR) + "/models/sleeptime-demo.gguf";
 const std::string kServer = std::string(SLEEPTIME_SOURCE_DIR) + "/third_party/llama/bin/llama-server";
 
-class DemoModelTest : public ::testing::Test {
+class DemoModelTest : public ScratchBackendTest {
  protected:
   void SetUp() override {
     if (!fs::exists(kModel)) GTEST_SKIP() << kModel << " not shipped yet";
@@ -39,12 +39,6 @@ class DemoModelTest : public ::testing::Test {
     backend_ = OpenTestBackend(kModel, dir_ + "/kv", 512);
     ASSERT_NE(backend_, nullptr);
   }
-  void TearDown() override {
-    backend_.reset();
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  std::string dir_;
-  std::unique_ptr<LlamaBackend> backend_;
 };
 
 TEST_F(DemoModelTest, CarriesItsPromptTemplates) {

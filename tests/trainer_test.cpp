@@ -3,7 +3,6 @@
 // checkpoint + resume is bit-identical, and the MUL_MAT gradient rewrite
 // matches ggml's autodiff.
 #include "sleeptime/trainer.h"
-#include "support/test_model.h"
 
 #include <gtest/gtest.h>
 #include <llama.h>
@@ -23,6 +22,7 @@
 #include "sleeptime/demo_eval.h"
 #include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
+#include "support/test_model.h"
 
 namespace sleeptime {
 namespace {

@@ -92,3 +92,8 @@ std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& 
   tokens.resize(static_cast<size_t>(std::max(n, 0)));
   return tokens;
 }
+
+void ScratchBackendTest::TearDown() {
+  backend_.reset();
+  if (!dir_.empty()) std::filesystem::remove_all(dir_);
+}

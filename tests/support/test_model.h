@@ -1,6 +1,7 @@
 // Shared fixtures for the test suites: a tiny random llama model and temp dirs.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <llama.h>
 
 #include <cstdint>
@@ -32,3 +33,12 @@ std::unique_ptr<sleeptime::LlamaBackend> OpenTestBackend(const std::string& mode
 // llama.cpp's own tokenization of `text` (no special-token parsing), for
 // comparing against our tokenizers.
 std::vector<int32_t> LlamaTokenize(const llama_vocab* vocab, const std::string& text, bool add_special);
+
+// Fixture base: a scratch directory and a backend, both gone after each test
+// (the backend first: it holds files in the directory).
+class ScratchBackendTest : public ::testing::Test {
+ protected:
+  void TearDown() override;
+  std::string dir_;
+  std::unique_ptr<sleeptime::LlamaBackend> backend_;
+};
