@@ -20,13 +20,17 @@ namespace sleeptime {
 // Size of the byte-level vocabulary written when RandomModelSpec::vocab_from is empty.
 inline constexpr int kByteVocabSize = 260;
 
-struct RandomModelSpec {
+// The shape of a llama-architecture model (also used by the GGUF writer).
+struct LlamaShape {
   int n_embd = 64;
   int n_layer = 2;
   int n_head = 4;
   int n_head_kv = 4;
   int n_ff = 128;
   int n_ctx_train = 4096;
+};
+
+struct RandomModelSpec : LlamaShape {
   uint64_t seed = 1;
   bool f16 = false;  // store matrices as F16 (halves the file); norms stay F32
   // Standard deviation of the weights is init_scale / sqrt(fan_in); large

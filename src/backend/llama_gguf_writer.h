@@ -16,17 +16,12 @@
 #include <utility>
 #include <vector>
 
+#include "sleeptime/random_model.h"
 #include "sleeptime/status.h"
 
 namespace sleeptime {
 
-struct LlamaGgufSpec {
-  int n_embd = 64;
-  int n_layer = 2;
-  int n_head = 4;
-  int n_head_kv = 4;
-  int n_ff = 128;
-  int n_ctx_train = 4096;
+struct LlamaGgufSpec : LlamaShape {
   bool f16 = false;        // matrices as F16; norms stay F32
   std::string vocab_from;  // empty: the byte-level vocabulary (kByteVocabSize tokens)
   std::string name = "sleeptime";

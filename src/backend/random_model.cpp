@@ -25,12 +25,7 @@ constexpr int64_t kChunkElements = int64_t{1} << 16;
 
 LlamaGgufSpec ToGgufSpec(const RandomModelSpec& spec) {
   LlamaGgufSpec g;
-  g.n_embd = spec.n_embd;
-  g.n_layer = spec.n_layer;
-  g.n_head = spec.n_head;
-  g.n_head_kv = spec.n_head_kv;
-  g.n_ff = spec.n_ff;
-  g.n_ctx_train = spec.n_ctx_train;
+  static_cast<LlamaShape&>(g) = spec;
   g.f16 = spec.f16;
   g.vocab_from = spec.vocab_from;
   g.name = spec.name;
