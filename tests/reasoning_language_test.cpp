@@ -161,7 +161,9 @@ int64_t Arith(int64_t a, char op, int64_t b) {
 // `changed`/`changed_value` describe the hypothetical world for primed names.
 // Returns the names the step reads (primed for the hypothetical world) and
 // the name it defines (empty for a combination).
+enum class StepKind { kLook, kValue, kCompute };
 struct StepUse {
+  StepKind kind = StepKind::kCompute;
   std::vector<std::string> reads;
   std::string defines;
 };
@@ -171,6 +173,8 @@ StepUse CheckStep(const TextProblem& tp, const std::string& step, const std::str
   static const std::regex fact(
       R"(^([A-Z][a-z]+)('?)=([A-Z][a-z]+)('?)([-+*])(\d+)=(\d+)([-+*])(\d+)=(\d+)\.$)");
   static const std::regex comb(R"(^([A-Z][a-z]+)([-+])([A-Z][a-z]+)=(\d+)([-+])(\d+)=(\d+)\.$)");
+  static const std::regex look(R"(^([A-Z][a-z]+)=([A-Z][a-z]+)([-+*])(\d+)\.$)");
+  static const std::regex read(R"(^([A-Z][a-z]+)=(\d+)\.$)");
   auto value = [&](const std::string& name, bool prime) {
     return prime ? tp.Value(name, changed, changed_value) : tp.Value(name);
   };
@@ -210,6 +214,20 @@ StepUse CheckStep(const TextProblem& tp, const std::string& step, const std::str
     EXPECT_EQ(Arith(a, m[2].str()[0], b), v) << where;
     EXPECT_GE(v, kMinValue) << where;
     EXPECT_LE(v, kMaxValue) << where;
+  } else if (std::regex_match(step, m, look)) {  // "Cid=Bob*2.": the context's fact, copied
+    use.kind = StepKind::kLook;
+    if (!tp.facts.count(m[1])) {
+      ADD_FAILURE() << "unknown quantity: " << where;
+      return use;
+    }
+    const TextFact& f = tp.facts.at(m[1]);
+    EXPECT_EQ(f.source, m[2].str()) << where;
+    EXPECT_EQ(f.op, m[3].str()[0]) << where;
+    EXPECT_EQ(f.k, std::stoll(m[4])) << where;
+  } else if (std::regex_match(step, m, read)) {  // "Ann=12.": a value at hand
+    use.kind = StepKind::kValue;
+    use.reads = {m[1]};
+    EXPECT_EQ(std::stoll(m[2]), tp.Value(m[1])) << where;
   } else {
     ADD_FAILURE() << "unparsable step '" << step << "' in " << where;
   }
@@ -368,26 +386,28 @@ TEST(LangRender, EverythingMatchesTheTextEvaluator) {
     const auto values = *Evaluate(p);
     for (size_t i = 0; i < p.names.size(); ++i) EXPECT_EQ(tp.Value(p.names[i]), values[i]) << context;
 
-    // Notes: every derived quantity once, in dependency order, right values.
+    // Notes: every derived quantity computed once, after what it reads, right values.
     for (int anticipated : {0, 2}) {
       const std::string notes = RenderNotes(p, {anticipated, seed});
+      const std::string where = "notes of seed " + std::to_string(seed) + ": " + notes;
       EXPECT_EQ(notes.find('\n'), std::string::npos);
       std::set<std::string> known;
       for (const auto& [name, f] : tp.facts)
         if (f.op == '=') known.insert(name);
       int resolved = 0, combos = 0;
       for (const std::string& step : SplitSteps(notes)) {
-        CheckStep(tp, step, "", 0, "notes of seed " + std::to_string(seed) + ": " + notes);
-        const size_t eq = step.find('=');
-        const std::string label = step.substr(0, eq);
-        if (tp.facts.count(label)) {
-          EXPECT_TRUE(known.count(tp.facts.at(label).source)) << "not in dependency order: " << notes;
-          EXPECT_FALSE(known.count(label)) << "stated twice: " << notes;
-          known.insert(label);
+        const StepUse use = CheckStep(tp, step, "", 0, where);
+        for (const std::string& r : use.reads)
+          EXPECT_TRUE(known.count(r)) << r << " not yet known: " << where;
+        if (use.kind == StepKind::kCompute && !use.defines.empty()) {
+          EXPECT_FALSE(known.count(use.defines)) << "computed twice: " << where;
+          known.insert(use.defines);
           ++resolved;
-          EXPECT_EQ(combos, 0) << "anticipations come last: " << notes;
-        } else {
+        } else if (use.kind == StepKind::kCompute) {
           ++combos;
+        }
+        if (!(use.kind == StepKind::kCompute && use.defines.empty())) {
+          EXPECT_EQ(combos, 0) << "anticipations come last: " << where;
         }
       }
       EXPECT_EQ(known.size(), tp.facts.size()) << notes;
@@ -419,24 +439,35 @@ TEST(LangRender, EverythingMatchesTheTextEvaluator) {
         const std::string reasoning = completion.substr(0, marker);
         EXPECT_EQ(reasoning, RenderReasoning(p, q, with_notes));
         const std::vector<std::string> steps = SplitSteps(reasoning);
-        EXPECT_EQ(static_cast<int>(steps.size()), with_notes ? q.steps_with_notes : q.steps) << where;
-        // Steps in dependency order: each reads a base value, a value of the
-        // notes (when present) or one an earlier step computed.
-        std::set<std::string> available;
+        // Computations in dependency order: each reads a base value, a value
+        // of the notes (when present) or one an earlier step computed.
+        // Lookups ("Cid=Bob*2.") come before the computations that use them.
+        std::set<std::string> available, looked_up;
         for (const auto& [name, f] : tp.facts)
           if (f.op == '=' || with_notes) available.insert(name);
+        int computations = 0;
         for (const std::string& s : steps) {
           const StepUse use = CheckStep(tp, s, changed, changed_value, where);
           for (const std::string& r : use.reads)
             EXPECT_TRUE(available.count(r)) << r << " not yet known: " << where;
-          if (!use.defines.empty()) available.insert(use.defines);
+          if (use.kind == StepKind::kLook) looked_up.insert(s.substr(0, s.find('=')));
+          if (use.kind != StepKind::kCompute) continue;
+          ++computations;
+          if (!use.defines.empty()) {
+            available.insert(use.defines);
+            const std::string plain = use.defines.substr(0, use.defines.find('\''));
+            if (use.defines.back() != '\'' || plain != changed) {
+              EXPECT_TRUE(looked_up.count(plain)) << plain << " computed before its lookup: " << where;
+            }
+          }
         }
+        EXPECT_EQ(computations, with_notes ? q.steps_with_notes : q.steps) << where;
         if (!steps.empty()) {  // the last step computes the answer
           EXPECT_EQ(steps.back().substr(steps.back().rfind('=') + 1), std::to_string(expected) + ".")
               << where;
         }
-        if (with_notes && q.kind == QueryKind::kValue) {
-          EXPECT_TRUE(steps.empty()) << where;
+        if (with_notes && q.kind == QueryKind::kValue) {  // read from the notes
+          EXPECT_EQ(steps.size(), 1u) << where;
         }
       }
       // With notes the reasoning is never longer.
@@ -485,9 +516,9 @@ TEST(LangSteps, HandMadeProblem) {
       "Eve has three times as many as Dee. Bob has 5 more than Ann. Ann has 12 apples. "
       "Cid has twice as many as Bob. Gus has 40 apples. Dee has 3 fewer than Cid. Fay has 1 more than Ann.");
   EXPECT_EQ(DerivedInDependencyOrder(p), (std::vector<int>{1, 2, 3, 4, 5}));
-  EXPECT_EQ(
-      RenderNotes(p),
-      " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Dee=Cid-3=34-3=31. Eve=Dee*3=31*3=93. Fay=Ann+1=12+1=13.");
+  EXPECT_EQ(RenderNotes(p),
+            " Eve=Dee*3. Dee=Cid-3. Cid=Bob*2. Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34."
+            " Dee=Cid-3=34-3=31. Eve=Dee*3=31*3=93. Fay=Ann+1. Ann=12. Fay=Ann+1=12+1=13.");
 
   struct Case {
     Query q;
@@ -497,22 +528,28 @@ TEST(LangSteps, HandMadeProblem) {
     std::string reasoning, reasoning_with_notes;
   };
   const std::vector<Case> cases = {
-      {MakeQuery(QueryKind::kValue, 1), "How many does Bob have?", 17, 1, 0, " Bob=Ann+5=12+5=17.", ""},
+      {MakeQuery(QueryKind::kValue, 1), "How many does Bob have?", 17, 1, 0,
+       " Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17.", " Bob=17."},
       {MakeQuery(QueryKind::kValue, 4), "How many does Eve have?", 93, 4, 0,
-       " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Dee=Cid-3=34-3=31. Eve=Dee*3=31*3=93.", ""},
+       " Eve=Dee*3. Dee=Cid-3. Cid=Bob*2. Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34."
+       " Dee=Cid-3=34-3=31. Eve=Dee*3=31*3=93.",
+       " Eve=93."},
       {MakeQuery(QueryKind::kCombination, 1, 5, '+'), "How many do Bob and Fay have together?", 30, 3, 1,
-       " Bob=Ann+5=12+5=17. Fay=Ann+1=12+1=13. Bob+Fay=17+13=30.", " Bob+Fay=17+13=30."},
+       " Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Fay=Ann+1. Ann=12. Fay=Ann+1=12+1=13. Bob+Fay=17+13=30.",
+       " Bob=17. Fay=13. Bob+Fay=17+13=30."},
       {MakeQuery(QueryKind::kCombination, 2, 1, '-'), "How many more does Cid have than Bob?", 17, 3, 1,
-       " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Cid-Bob=34-17=17.", " Cid-Bob=34-17=17."},
+       " Cid=Bob*2. Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Bob=17. Cid-Bob=34-17=17.",
+       " Cid=34. Bob=17. Cid-Bob=34-17=17."},
       {MakeQuery(QueryKind::kCombination, 6, 0, '-'), "How many more does Gus have than Ann?", 28, 1, 1,
-       " Gus-Ann=40-12=28.", " Gus-Ann=40-12=28."},
+       " Gus=40. Ann=12. Gus-Ann=40-12=28.", " Gus=40. Ann=12. Gus-Ann=40-12=28."},
       {MakeQuery(QueryKind::kHypothetical, 2, 0, '+', 3), "If Ann had 3 more, how many would Cid have?", 40,
-       3, 3, " Ann'=Ann+3=12+3=15. Bob'=Ann'+5=15+5=20. Cid'=Bob'*2=20*2=40.",
-       " Ann'=Ann+3=12+3=15. Bob'=Ann'+5=15+5=20. Cid'=Bob'*2=20*2=40."},
+       3, 3, " Cid=Bob*2. Bob=Ann+5. Ann=12. Ann'=Ann+3=12+3=15. Bob'=Ann'+5=15+5=20. Cid'=Bob'*2=20*2=40.",
+       " Cid=Bob*2. Bob=Ann+5. Ann=12. Ann'=Ann+3=12+3=15. Bob'=Ann'+5=15+5=20. Cid'=Bob'*2=20*2=40."},
       {MakeQuery(QueryKind::kHypothetical, 4, 2, '-', 4), "If Cid had 4 fewer, how many would Eve have?", 81,
        5, 3,
-       " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Cid'=Cid-4=34-4=30. Dee'=Cid'-3=30-3=27. Eve'=Dee'*3=27*3=81.",
-       " Cid'=Cid-4=34-4=30. Dee'=Cid'-3=30-3=27. Eve'=Dee'*3=27*3=81."},
+       " Eve=Dee*3. Dee=Cid-3. Cid=Bob*2. Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34."
+       " Cid'=Cid-4=34-4=30. Dee'=Cid'-3=30-3=27. Eve'=Dee'*3=27*3=81.",
+       " Eve=Dee*3. Dee=Cid-3. Cid=34. Cid'=Cid-4=34-4=30. Dee'=Cid'-3=30-3=27. Eve'=Dee'*3=27*3=81."},
   };
   for (const Case& c : cases) {
     Query q = c.q;
@@ -631,10 +668,10 @@ TEST(LangNotes, AccuracyOfRenderedAndCorruptedNotes) {
   EXPECT_EQ(s.correct, 4);
   EXPECT_DOUBLE_EQ(s.accuracy(), 0.8);
 
-  std::string missing = notes.substr(0, notes.find(" Eve="));  // Eve and Fay missing
+  std::string missing = notes.substr(0, notes.find(" Dee=Cid-3="));  // Dee, Eve and Fay not computed
   s = ScoreNotes(p, missing);
-  EXPECT_EQ(s.stated, 3);
-  EXPECT_DOUBLE_EQ(s.accuracy(), 0.6);
+  EXPECT_EQ(s.stated, 2);
+  EXPECT_DOUBLE_EQ(s.accuracy(), 0.4);
 
   EXPECT_DOUBLE_EQ(NotesAccuracy(p, ""), 0.0);
   EXPECT_DOUBLE_EQ(NotesAccuracy(p, "nothing useful here"), 0.0);
@@ -649,7 +686,14 @@ TEST(LangNotes, AccuracyOfRenderedAndCorruptedNotes) {
     const std::string n = RenderNotes(g, {2, seed});
     ASSERT_DOUBLE_EQ(NotesAccuracy(g, n), 1.0) << n;
     std::string c = n;
-    const size_t dot = c.find('.');
+    size_t start = 0, dot = 0;
+    for (;;) {  // the first computation "X=...=v." (lookups state no value)
+      dot = c.find('.', start);
+      ASSERT_NE(dot, std::string::npos) << n;
+      const std::string step = c.substr(start, dot - start);
+      if (std::count(step.begin(), step.end(), '=') >= 2) break;
+      start = dot + 1;
+    }
     char& last_digit = c[dot - 1];
     last_digit = last_digit == '9' ? '0' : static_cast<char>(last_digit + 1);
     ASSERT_LT(NotesAccuracy(g, c), 1.0) << c;
@@ -740,4 +784,40 @@ TEST(LangTraining, Deterministic) {
       EXPECT_EQ(a[i].format, b[i].format);
     }
   }
+}
+
+TEST(LangTraining, MultiQueryExamplesShareOnePrefix) {
+  MixOptions mix;
+  mix.queries_per_example = 4;
+  int followups = 0, answer_queries = 0, total_queries = 0;
+  for (uint64_t seed = 0; seed < 500; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    total_queries += static_cast<int>(p.queries.size());
+    for (const TrainingExample& e : RenderTrainingExamples(p, seed, mix)) {
+      std::string all = e.prompt + e.completion;
+      for (const TrainingFollowup& f : e.followups) all += f.prompt + f.completion;
+      EXPECT_LE(all.size(), mix.max_bytes);
+      if (e.format == Format::kSleep) {
+        EXPECT_TRUE(e.followups.empty());
+        continue;
+      }
+      answer_queries += 1 + static_cast<int>(e.followups.size());
+      followups += static_cast<int>(e.followups.size());
+      // Every query is answered on its own line, after the same prefix.
+      EXPECT_EQ(std::count(all.begin(), all.end(), '\n'),
+                1 + e.notes_samples + 1 + static_cast<int>(e.followups.size()));
+      for (const TrainingFollowup& f : e.followups) {
+        EXPECT_TRUE(f.prompt.starts_with(kQuestionMarker)) << f.prompt;
+        EXPECT_TRUE(f.completion.ends_with(kStop)) << f.completion;
+        const Query* match = nullptr;
+        for (const Query& q : p.queries)
+          if (f.prompt.starts_with(RenderQuestion(q))) match = &q;
+        ASSERT_NE(match, nullptr) << f.prompt;
+        const std::string generated = f.prompt.substr(RenderQuestion(*match).size()) + f.completion;
+        EXPECT_EQ(ParseAnswer(generated), match->answer) << generated;
+      }
+    }
+  }
+  EXPECT_GT(followups, answer_queries / 2);           // most queries ride along another's prefix
+  EXPECT_GT(answer_queries, total_queries * 9 / 10);  // few dropped for length
 }

@@ -229,8 +229,37 @@ TEST_F(TrainerTest, LossDecreases) {
   EXPECT_GT(trainer->tokens_seen(), 0);
 }
 
+TEST_F(TrainerTest, MultiQueryExamplesCarryMoreLossPerToken) {
+  TrainerConfig one = TinyConfig();
+  one.n_ctx = 1024;
+  one.mix.queries_per_example = 1;
+  TrainerConfig four = one;
+  four.mix.queries_per_example = 4;
+  auto a = MakeTrainer(one), b = MakeTrainer(four);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto share = [](Trainer& t) {
+    int64_t loss = 0, all = 0;
+    for (int i = 0; i < 6; ++i) {
+      auto s = t.Step();
+      EXPECT_TRUE(s.ok());
+      if (!s.ok()) break;
+      loss += s->loss_tokens;
+      all += s->batch_tokens;
+    }
+    return double(loss) / double(all);
+  };
+  const double fa = share(*a), fb = share(*b);
+  // The context is paid once for several answers, so the share of tokens
+  // that carry loss grows; the followup questions themselves carry none.
+  EXPECT_GT(fb, fa * 1.2) << fa << " " << fb;
+  EXPECT_LT(fb, 0.6);
+}
+
 TEST_F(TrainerTest, ResumeIsBitIdentical) {
-  const TrainerConfig c = TinyConfig();
+  TrainerConfig c = TinyConfig();
+  c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
+  c.curriculum_problems = 3;
   auto straight = MakeTrainer(c);
   ASSERT_NE(straight, nullptr);
   Run(*straight, 6);
@@ -246,6 +275,8 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_EQ((*resumed)->step(), 3);
   EXPECT_EQ((*resumed)->config().n_embd, c.n_embd);
   EXPECT_EQ((*resumed)->config().total_steps, c.total_steps);
+  EXPECT_EQ((*resumed)->config().mix.queries_per_example, 2);
+  EXPECT_EQ((*resumed)->config().curriculum_problems, 3);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());

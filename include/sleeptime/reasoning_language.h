@@ -13,16 +13,23 @@
 // Text layout (ASCII, one line per part, "\n" ends every line):
 //
 //   Ann has 12 apples. Cid has twice as many as Bob. Bob has 5 more than Ann.
-//   NOTES: Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34.
-//   Q: How many does Cid have? Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. answer: 34
+//   NOTES: Cid=Bob*2. Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34.
+//   Q: How many does Cid have? Cid=Bob*2. Bob=Ann+5. Ann=12. Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. answer: 34
 //
 // - line 1, the context (RenderContext);
 // - zero or more notes lines "NOTES:" + notes, where notes (what the sleep
-//   format makes the model write) resolve every derived quantity in
-//   dependency order, one step "X=Src op k=a op k=v." each, optionally
-//   followed by anticipated sums/differences "Bob+Cid=17+34=51.";
-// - "Q: " + question, then on the same line the reasoning (steps of the same
-//   shape, each preceded by one space) and " answer: N", then "\n".
+//   format makes the model write) compute every derived quantity once,
+//   optionally followed by anticipated sums/differences "Bob+Cid=17+34=51.";
+// - "Q: " + question, then on the same line the reasoning (steps, each
+//   preceded by one space) and " answer: N", then "\n".
+// Reasoning and notes look up before they compute: to state a value, walk
+// the definitions upward ("Cid=Bob*2. Bob=Ann+5."), read the value at hand
+// ("Ann=12.", from the context, the notes or an earlier step), then compute
+// back down, one step "X=Src op k=a op k=v." per quantity. Every token then
+// needs at most one lookup (chained lookups with no scratchpad did not form
+// in tiny models: ../shared/notes/demo-model-learnability.md). A query's
+// `steps` count the computing steps only. Notes walk the context's
+// relations in context order, skipping quantities already computed.
 // Everything that depends on the context alone comes first: the engine's
 // prefix is context [+ notes lines], its suffix "Q: " + question, and the
 // model continues after the suffix. Budget forcing appends kAnswerMarker to
@@ -201,9 +208,19 @@ enum class Format {
 };
 const char* FormatName(Format format);  // "sleep", "reasoned", "direct", "forced"
 
+// A further query on the same prefix, after an example's completion.
+struct TrainingFollowup {
+  std::string prompt;      // "Q: ..." (+ forced reasoning and marker): no loss
+  std::string completion;  // loss
+};
+
 struct TrainingExample {
   std::string prompt;      // no loss
-  std::string completion;  // loss applies here only
+  std::string completion;  // loss applies here (and to the followups' completions) only
+  // Multi-query examples: more queries answered after the first one, each
+  // starting on a new line. The first query is exactly the engine's prompt;
+  // the others let one copy of the context carry several answers' loss.
+  std::vector<TrainingFollowup> followups;
   Format format = Format::kReasoned;
   int notes_samples = 0;          // notes lines in the prompt (sleep: 0)
   std::optional<QueryKind> kind;  // none for kSleep
@@ -219,11 +236,14 @@ struct MixOptions {
   double direct_rate = 0.1;     // answer examples in direct form
   double forced_rate = 0.15;    // answer examples with reasoning cut short
   int max_anticipated = 2;      // notes anticipate 0..max_anticipated sums/differences
-  size_t max_bytes = 512;       // examples longer than this lose notes, or are dropped
+  size_t max_bytes = 1023;      // examples longer than this lose notes, then followups, or are dropped
+  int queries_per_example = 1;  // answer examples carry up to this many queries (one prefix, one notes draw)
 };
 
-// Examples from one problem: optionally one sleep example, then one answer
-// example per query, formats drawn with `seed`. Deterministic.
+// Examples from one problem: optionally one sleep example, then answer
+// examples of up to mix.queries_per_example queries each, formats drawn with
+// `seed`. Deterministic. Fields other than prompt/completion describe the
+// first query.
 std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint64_t seed,
                                                     const MixOptions& mix = {});
 
@@ -242,7 +262,8 @@ struct NotesScore {
 };
 // How well `notes` (any number of samples, any separators) resolve the
 // problem's derived quantities: the last number of each quantity's first
-// statement "X=...=v." (spaces allowed) counts.
+// statement of a value, "X=...=v." or "X=v." (spaces allowed), counts;
+// lookups "X=Src*2." state no value and are skipped.
 NotesScore ScoreNotes(const Problem& problem, std::string_view notes);
 double NotesAccuracy(const Problem& problem, std::string_view notes);
 

@@ -65,6 +65,12 @@ struct TrainerConfig {
   int batch_seqs = 8;  // sequences (rows of n_ctx tokens) per optimizer step
   lang::GeneratorOptions generator;
   lang::MixOptions mix;  // mix.max_bytes is capped at n_ctx - 1 (the BOS)
+  // Curriculum: the first `curriculum_problems` problems are small (at most
+  // curriculum_max_facts facts, depth curriculum_max_depth), where copying
+  // names and numbers from the context is learned soonest; then `generator`.
+  int64_t curriculum_problems = 0;
+  int curriculum_max_facts = 4;
+  int curriculum_max_depth = 2;
 
   // Optimization.
   int64_t total_steps = 1000;  // length of the cosine schedule

@@ -125,6 +125,12 @@ NotesScore ScoreNotes(const Problem& problem, std::string_view notes) {
       while (end < notes.size() && notes[end] != '\n' && notes[end] != ';' &&
              !(notes[end] == '.' && (end + 1 >= notes.size() || !IsDigit(notes[end + 1]))))
         ++end;
+      // A lookup ("Cid=Bob*2.") states the definition, not a value.
+      size_t first = p;
+      while (first < end && notes[first] == ' ') ++first;
+      if (first < end && IsAlpha(notes[first]) &&
+          notes.substr(first, end - first).find('=') == std::string_view::npos)
+        continue;
       // Its last number.
       std::optional<int64_t> last;
       for (size_t i = p; i < end;) {

@@ -63,49 +63,103 @@ std::string CombinationStep(const Graph& g, int a, char op, int b) {
   return g.Name(a) + op + g.Name(b) + "=" + Num(g.value[a]) + op + Num(g.value[b]) + "=" + Num(r) + ".";
 }
 
-// The reasoning steps for `q`, without the separating spaces.
-std::vector<std::string> Steps(const Graph& g, const Query& q, bool with_notes) {
-  std::vector<std::string> steps;
-  std::vector<bool> listed(g.def.size(), false);
-  auto chain = [&](int x) {
-    for (int y : g.Path(x)) {
-      if (g.IsBase(y) || listed[y]) continue;
-      listed[y] = true;
-      steps.push_back(PlainFactStep(g, y));
+// "Cid=Bob*2.": looking up the fact that defines `q` (a relation).
+std::string LookStep(const Graph& g, int q) {
+  const Fact& f = *g.def[q];
+  return g.Name(q) + "=" + g.Name(f.source) + OpChar(f.op) + Num(f.operand) + ".";
+}
+
+// "Ann=12.": a value read from the context, the notes or an earlier step.
+std::string ValueStep(const Graph& g, int q) {
+  return g.Name(q) + "=" + Num(g.value[q]) + ".";
+}
+
+// Reasoning as the language writes it: look up before computing. To state a
+// quantity's value, walk its definitions upward ("Cid=Bob*2. Bob=Ann+5.")
+// until a value is at hand ("Ann=12."), then compute back down
+// ("Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34."). Every token then needs at most
+// one lookup in the context or the lines just written; a trace that computes
+// in dependency order straight away makes the first name it writes depend on
+// the whole chain, which a tiny model does not learn (the learnability notes:
+// pointer chasing without a scratchpad did not form).
+class Tracer {
+ public:
+  Tracer(const Graph& g, std::vector<bool> known) : g_(g), known_(std::move(known)) {}
+
+  // States x's value: "x=v." when known or a base value, else the walk.
+  void Resolve(int x) {
+    std::vector<int> pending;
+    int y = x;
+    while (!g_.IsBase(y) && !known_[y]) {
+      pending.push_back(y);
+      Look(y);
+      y = g_.def[y]->source;
     }
-  };
+    lines_.push_back(ValueStep(g_, y));
+    for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
+      lines_.push_back(PlainFactStep(g_, *it));
+      known_[*it] = true;
+      ++computations_;
+    }
+  }
+  void Look(int q) { lines_.push_back(LookStep(g_, q)); }
+  void Compute(std::string step) {
+    lines_.push_back(std::move(step));
+    ++computations_;
+  }
+  bool Known(int q) const { return known_[q]; }
+
+  const std::vector<std::string>& lines() const { return lines_; }
+  int computations() const { return computations_; }
+
+ private:
+  const Graph& g_;
+  std::vector<bool> known_;
+  std::vector<std::string> lines_;
+  int computations_ = 0;
+};
+
+// The reasoning for `q`. With notes every derived value is known (read, not
+// recomputed).
+Tracer Trace(const Graph& g, const Query& q, bool with_notes) {
+  std::vector<bool> known(g.def.size(), false);
+  if (with_notes)
+    for (size_t i = 0; i < known.size(); ++i) known[i] = !g.IsBase(static_cast<int>(i));
+  Tracer t(g, std::move(known));
   switch (q.kind) {
     case QueryKind::kValue:
-      if (!with_notes) chain(q.asked);
+      t.Resolve(q.asked);
       break;
     case QueryKind::kCombination:
-      if (!with_notes) {
-        chain(q.asked);
-        chain(q.other);
-      }
-      steps.push_back(CombinationStep(g, q.asked, q.op, q.other));
+      t.Resolve(q.asked);
+      t.Resolve(q.other);
+      t.Compute(CombinationStep(g, q.asked, q.op, q.other));
       break;
     case QueryKind::kHypothetical: {
-      if (!with_notes) chain(q.other);
+      // The path from `asked` up to the changed quantity, whatever is known:
+      // its values change.
+      std::vector<int> path;
+      for (int y = q.asked; y != q.other && !g.IsBase(y); y = g.def[y]->source) {
+        path.push_back(y);
+        t.Look(y);
+      }
+      t.Resolve(q.other);
       const std::string z = g.Name(q.other);
       const std::string tail = std::string(1, q.op) + Num(q.amount);
       int64_t v = g.value[q.other] + (q.op == '+' ? q.amount : -q.amount);
-      steps.push_back(z + "'=" + z + tail + "=" + Num(g.value[q.other]) + tail + "=" + Num(v) + ".");
-      std::vector<int> path = g.Path(q.asked);
-      auto it = std::find(path.begin(), path.end(), q.other);
-      if (it == path.end()) break;
-      for (++it; it != path.end(); ++it) {
+      t.Compute(z + "'=" + z + tail + "=" + Num(g.value[q.other]) + tail + "=" + Num(v) + ".");
+      for (auto it = path.rbegin(); it != path.rend(); ++it) {
         const Fact& f = *g.def[*it];
         const int64_t next = f.op == Op::kAdd   ? v + f.operand
                              : f.op == Op::kSub ? v - f.operand
                                                 : v * f.operand;
-        steps.push_back(FactStep(g, *it, true, v, next));
+        t.Compute(FactStep(g, *it, true, v, next));
         v = next;
       }
       break;
     }
   }
-  return steps;
+  return t;
 }
 
 std::string Join(const std::vector<std::string>& steps) {
@@ -172,8 +226,8 @@ Status CompleteQuery(const Problem& problem, Query* query) {
     return Status::InvalidArgument("value queries ask for derived quantities");
   query->text = QuestionText(problem, *query);
   query->answer = answer;
-  query->steps = static_cast<int>(Steps(g, *query, false).size());
-  query->steps_with_notes = static_cast<int>(Steps(g, *query, true).size());
+  query->steps = Trace(g, *query, false).computations();
+  query->steps_with_notes = Trace(g, *query, true).computations();
   return Status::Ok();
 }
 
@@ -204,8 +258,13 @@ std::string RenderContext(const Problem& p) {
 std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
   Graph g(problem);
   if (!g.ok) return "";
-  std::vector<std::string> steps;
-  for (int q : DerivedInDependencyOrder(problem)) steps.push_back(PlainFactStep(g, q));
+  // The context's relations in its order, each resolved unless an earlier
+  // walk already computed it: every derived quantity computed exactly once,
+  // after what it reads.
+  Tracer t(g, std::vector<bool>(g.def.size(), false));
+  for (const Fact& f : problem.facts)
+    if (f.op != Op::kBase && !t.Known(f.target)) t.Resolve(f.target);
+  std::vector<std::string> steps = t.lines();
   const int n = static_cast<int>(problem.names.size());
   Rng rng(options.seed ^ (problem.seed * 0x9e3779b97f4a7c15ULL));
   std::vector<std::string> anticipated;
@@ -256,7 +315,7 @@ std::string RenderAnswerPrompt(const Problem& problem, const Query& query, const
 std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes) {
   Graph g(problem);
   if (!g.ok) return "";
-  return Join(Steps(g, query, with_notes));
+  return Join(Trace(g, query, with_notes).lines());
 }
 
 std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes) {
@@ -287,52 +346,81 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
     if (fits(e)) out.push_back(std::move(e));
   }
 
-  for (const Query& q : problem.queries) {
+  const size_t group = static_cast<size_t>(std::max(mix.queries_per_example, 1));
+  for (size_t first = 0; first < problem.queries.size(); first += group) {
+    const size_t last = std::min(problem.queries.size(), first + group);
     std::vector<std::string> notes;
     if (rng.Chance(mix.notes_rate)) {
       notes.push_back(notes_sample());
       if (rng.Chance(mix.two_notes_rate)) notes.push_back(notes_sample());
     }
-    const double u = static_cast<double>(rng.Next() >> 11) * 0x1.0p-53;
-    Format format = u < mix.direct_rate                     ? Format::kDirect
-                    : u < mix.direct_rate + mix.forced_rate ? Format::kForced
-                                                            : Format::kReasoned;
-    const uint64_t cut_draw = rng.Next();
-    // Drop notes samples until the example fits.
-    for (;;) {
-      const bool with_notes = !notes.empty();
+    // Each query's part: "Q: ..." [+ given reasoning + marker] -> completion.
+    struct Part {
+      const Query* q;
+      Format format;
+      uint64_t cut_draw;
+    };
+    std::vector<Part> parts;
+    for (size_t i = first; i < last; ++i) {
+      const double u = static_cast<double>(rng.Next() >> 11) * 0x1.0p-53;
+      const Format format = u < mix.direct_rate                     ? Format::kDirect
+                            : u < mix.direct_rate + mix.forced_rate ? Format::kForced
+                                                                    : Format::kReasoned;
+      parts.push_back({&problem.queries[i], format, rng.Next()});
+    }
+    auto render = [&](const Part& part, bool with_notes, std::string* prompt, std::string* completion,
+                      Format* format) {
+      const Query& q = *part.q;
       const std::string reasoning = RenderReasoning(problem, q, with_notes);
-      TrainingExample e;
-      e.format = format;
-      e.notes_samples = static_cast<int>(notes.size());
-      e.kind = q.kind;
-      e.answer = q.answer;
-      e.steps = with_notes ? q.steps_with_notes : q.steps;
-      e.prompt = RenderAnswerPrompt(problem, q, std::span<const std::string>(notes));
-      if (format == Format::kForced && reasoning.empty()) format = e.format = Format::kDirect;
-      switch (format) {
+      *format = part.format == Format::kForced && reasoning.empty() ? Format::kDirect : part.format;
+      *prompt = RenderQuestion(q);
+      switch (*format) {
         case Format::kReasoned:
-          e.completion = reasoning + kAnswerMarker + Num(q.answer) + kStop;
+          *completion = reasoning + kAnswerMarker + Num(q.answer) + kStop;
           break;
         case Format::kDirect:
-          e.prompt += kAnswerMarker;
-          e.completion = Num(q.answer) + kStop;
+          *prompt += kAnswerMarker;
+          *completion = Num(q.answer) + kStop;
           break;
         case Format::kForced: {
-          const size_t cut = cut_draw % reasoning.size();  // 0 .. size-1 bytes of reasoning kept
-          e.prompt += reasoning.substr(0, cut) + kAnswerMarker;
-          e.completion = Num(q.answer) + kStop;
+          const size_t cut = part.cut_draw % reasoning.size();  // 0 .. size-1 bytes of reasoning kept
+          *prompt += reasoning.substr(0, cut) + kAnswerMarker;
+          *completion = Num(q.answer) + kStop;
           break;
         }
         case Format::kSleep:
           break;
       }
-      if (fits(e)) {
+    };
+    // Drop notes samples, then trailing queries, until the example fits.
+    for (size_t n_parts = parts.size(); n_parts > 0;) {
+      const bool with_notes = !notes.empty();
+      TrainingExample e;
+      const Query& q = *parts[0].q;
+      e.notes_samples = static_cast<int>(notes.size());
+      e.kind = q.kind;
+      e.answer = q.answer;
+      e.steps = with_notes ? q.steps_with_notes : q.steps;
+      std::string question;
+      render(parts[0], with_notes, &question, &e.completion, &e.format);
+      e.prompt = RenderAnswerPrefix(problem, std::span<const std::string>(notes)) + question;
+      for (size_t i = 1; i < n_parts; ++i) {
+        TrainingFollowup f;
+        Format unused;
+        render(parts[i], with_notes, &f.prompt, &f.completion, &unused);
+        e.followups.push_back(std::move(f));
+      }
+      size_t bytes = e.prompt.size() + e.completion.size();
+      for (const auto& f : e.followups) bytes += f.prompt.size() + f.completion.size();
+      if (bytes <= mix.max_bytes) {
         out.push_back(std::move(e));
         break;
       }
-      if (notes.empty()) break;  // too long even without notes: dropped
-      notes.pop_back();
+      if (!notes.empty()) {
+        notes.pop_back();
+      } else {
+        --n_parts;  // 0: too long even alone, dropped
+      }
     }
   }
   return out;

@@ -36,7 +36,7 @@ namespace {
 constexpr int kVocab = kByteVocabSize;
 constexpr float kRmsEps = 1e-5f;
 constexpr float kRopeFreqBase = 10000.0f;
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '1'};
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '2'};
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
 LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
@@ -126,7 +126,8 @@ void ConfigFields(IO& io, Config& c) {
   io(g.weight_value), io(g.weight_combination), io(g.weight_hypothetical);
   auto& m = c.mix;
   io(m.sleep_rate), io(m.notes_rate), io(m.two_notes_rate), io(m.direct_rate), io(m.forced_rate);
-  io(m.max_anticipated), io(m.max_bytes);
+  io(m.max_anticipated), io(m.max_bytes), io(m.queries_per_example);
+  io(c.curriculum_problems), io(c.curriculum_max_facts), io(c.curriculum_max_depth);
   io(c.total_steps), io(c.lr), io(c.lr_min_ratio), io(c.warmup_steps);
   io(c.beta1), io(c.beta2), io(c.eps), io(c.weight_decay), io(c.init_std);
 }
@@ -258,7 +259,11 @@ struct Trainer::Impl {
   uint64_t example_index = 0;
   // Examples of problem `cached_problem` (tokenized, with the prompt length).
   uint64_t cached_problem = std::numeric_limits<uint64_t>::max();
-  std::vector<std::pair<std::vector<int32_t>, size_t>> cached_examples;
+  struct TokenizedExample {
+    std::vector<int32_t> tokens;
+    std::vector<uint8_t> loss;  // loss[j]: token j is a completion token
+  };
+  std::vector<TokenizedExample> cached_examples;
 
   ~Impl() {
     if (galloc) ggml_gallocr_free(galloc);
@@ -325,24 +330,40 @@ struct Trainer::Impl {
   void LoadProblem(uint64_t index) {
     if (cached_problem == index) return;
     const uint64_t seed = lang::SplitSeed(lang::Split::kTrain, (config.seed << 32) + index);
-    const lang::Problem problem = lang::GenerateProblem(seed, config.generator);
+    lang::GeneratorOptions generator = config.generator;
+    if (static_cast<int64_t>(index) < config.curriculum_problems) {
+      generator.max_facts = std::min(generator.max_facts, config.curriculum_max_facts);
+      generator.min_facts = std::min(generator.min_facts, generator.max_facts);
+      generator.max_depth = std::min(generator.max_depth, config.curriculum_max_depth);
+    }
+    const lang::Problem problem = lang::GenerateProblem(seed, generator);
     lang::MixOptions mix = config.mix;
     mix.max_bytes = std::min<size_t>(mix.max_bytes, static_cast<size_t>(config.n_ctx - 1));
     const auto examples = lang::RenderTrainingExamples(problem, SplitMix64(seed ^ 0xe8a3), mix);
     cached_examples.clear();
     for (const auto& ex : examples) {
-      std::vector<int32_t> toks = TokenizeBytes(ex.prompt, true);
-      const size_t prompt_len = toks.size();
-      const std::vector<int32_t> comp = TokenizeBytes(ex.completion, false);
-      toks.insert(toks.end(), comp.begin(), comp.end());
-      if (toks.size() > static_cast<size_t>(config.n_ctx) || comp.empty()) continue;
-      cached_examples.emplace_back(std::move(toks), prompt_len);
+      TokenizedExample t;
+      auto append = [&t](const std::string& text, bool loss) {
+        const std::vector<int32_t> toks = TokenizeBytes(text, false);
+        t.tokens.insert(t.tokens.end(), toks.begin(), toks.end());
+        t.loss.resize(t.tokens.size(), loss ? 1 : 0);
+      };
+      t.tokens.push_back(kBosToken);
+      t.loss.resize(1, 0);
+      append(ex.prompt, false);
+      append(ex.completion, true);
+      for (const auto& f : ex.followups) {
+        append(f.prompt, false);
+        append(f.completion, true);
+      }
+      if (t.tokens.size() > static_cast<size_t>(config.n_ctx) || ex.completion.empty()) continue;
+      cached_examples.push_back(std::move(t));
     }
     cached_problem = index;
   }
 
   // The next example (advancing past problems with none left).
-  const std::pair<std::vector<int32_t>, size_t>& PeekExample() {
+  const TokenizedExample& PeekExample() {
     for (;;) {
       LoadProblem(problem_index);
       if (example_index < cached_examples.size()) return cached_examples[example_index];
@@ -360,7 +381,7 @@ struct Trainer::Impl {
     int row = 0, cursor = 0;
     int32_t seg = 0;
     while (row < B) {
-      const auto& [toks, prompt_len] = PeekExample();
+      const auto& [toks, loss] = PeekExample();
       const int len = static_cast<int>(toks.size());
       if (cursor + len > T) {
         ++row;
@@ -373,8 +394,9 @@ struct Trainer::Impl {
         b.positions[base + j] = j;
         b.segment[base + j] = seg;
       }
-      // Position j predicts token j+1; completion tokens start at prompt_len.
-      for (int j = static_cast<int>(prompt_len); j < len; ++j) {
+      // Position j-1 predicts token j.
+      for (int j = 1; j < len; ++j) {
+        if (!loss[j]) continue;
         b.loss_rows.push_back(base + j - 1);
         b.labels.push_back(toks[j]);
       }

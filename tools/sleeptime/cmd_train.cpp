@@ -270,6 +270,16 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--n-ff", c.n_ff, "feed-forward width")->capture_default_str();
   cmd->add_option("--n-ctx", c.n_ctx, "training sequence length")->capture_default_str();
   cmd->add_option("--batch", c.batch_seqs, "sequences per step")->capture_default_str();
+  cmd->add_option("--queries-per-example", c.mix.queries_per_example,
+                  "queries answered after one context in a training example")
+      ->capture_default_str();
+  cmd->add_option("--curriculum-problems", c.curriculum_problems,
+                  "first problems drawn small (--curriculum-facts, --curriculum-depth)")
+      ->capture_default_str();
+  cmd->add_option("--curriculum-facts", c.curriculum_max_facts, "facts per problem in the curriculum")
+      ->capture_default_str();
+  cmd->add_option("--curriculum-depth", c.curriculum_max_depth, "dependency depth in the curriculum")
+      ->capture_default_str();
   cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
   cmd->add_option("--warmup", c.warmup_steps, "warmup steps")->capture_default_str();
   cmd->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")
