@@ -59,7 +59,13 @@ enum class PrefixSource {
 };
 const char* PrefixSourceName(PrefixSource s);
 
-enum class FinishReason { kStop, kLength, kEndOfText };
+enum class FinishReason {
+  kStop,       // a stop string matched
+  kLength,     // max_tokens (or the window) reached
+  kEndOfText,  // the model's end-of-generation token
+  kCancelled,  // should_continue returned false
+};
+const char* FinishReasonName(FinishReason f);  // "stop", "length", "end_of_text", "cancelled"
 
 struct GenerateOptions {
   int max_tokens = 256;           // hard cap on generated tokens
@@ -69,6 +75,13 @@ struct GenerateOptions {
   bool reuse_prefix = true;  // use/keep a saved KV state of the prefix
   // Called after each generated token with the count so far (progress bars).
   std::function<void(int)> on_token;
+  // Streaming: called with each new piece of text as soon as it can no longer
+  // turn out to be part of a stop string; the pieces concatenate to `text`.
+  std::function<void(std::string_view)> on_text;
+  // Called before each decode step. It may block (a background job yields the
+  // compute to live requests this way); false ends the generation with
+  // FinishReason::kCancelled.
+  std::function<bool()> should_continue;
 };
 
 struct Generation {

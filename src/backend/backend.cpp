@@ -2,6 +2,20 @@
 
 namespace sleeptime {
 
+const char* FinishReasonName(FinishReason f) {
+  switch (f) {
+    case FinishReason::kStop:
+      return "stop";
+    case FinishReason::kLength:
+      return "length";
+    case FinishReason::kEndOfText:
+      return "end_of_text";
+    case FinishReason::kCancelled:
+      return "cancelled";
+  }
+  return "?";
+}
+
 Result<Generation> Backend::GenerateChat(const std::vector<ChatMessage>& messages,
                                          const GenerateOptions& options) {
   if (messages.empty()) return Status::InvalidArgument("no messages");

@@ -11,6 +11,7 @@
 
 #include "backend/llama_handles.h"
 #include "backend/model_fingerprint.h"
+#include "backend/streamed_text.h"
 
 namespace sleeptime {
 namespace {
@@ -452,7 +453,12 @@ Result<Generation> LlamaBackend::Generate(const Prompt& prompt, const GenerateOp
   std::vector<Token>& resident = slot->resident;
   int max_tokens = std::min<int64_t>(options.max_tokens, im.n_ctx - prep.n_prompt);
   gen.finish = FinishReason::kLength;
+  StreamedText stream(options.on_text, options.stop);
   for (int i = 0; i < max_tokens; ++i) {
+    if (options.should_continue && !options.should_continue()) {
+      gen.finish = FinishReason::kCancelled;
+      break;
+    }
     Token tok = llama_sampler_sample(sampler.get(), slot->ctx.get(), -1);
     if (i == 0) gen.timings.ttft_ms = MsSince(t0);
     if (llama_vocab_is_eog(im.vocab, tok)) {
@@ -472,6 +478,7 @@ Result<Generation> LlamaBackend::Generate(const Prompt& prompt, const GenerateOp
         break;
       }
     }
+    if (!stopped) stream.Update(gen.text);
     if (stopped || i + 1 == max_tokens) break;
     batch.Clear();
     batch.Add(tok, static_cast<llama_pos>(resident.size()), true);
@@ -482,6 +489,7 @@ Result<Generation> LlamaBackend::Generate(const Prompt& prompt, const GenerateOp
     }
     resident.push_back(tok);
   }
+  stream.Finish(gen.text);
   gen.timings.generate_ms = MsSince(tgen);
   gen.timings.total_ms = MsSince(t0);
   return gen;
