@@ -38,6 +38,15 @@ struct SleepOptions {
   float temperature = 0;  // passes > 1 sample at 0.7 unless set
   // Tokens generated so far, out of at most passes * budget (a pass may end early).
   std::function<void(int done, int total)> on_progress;
+  // Called between decode steps; may block to yield the compute to live
+  // requests. false abandons the sleep: nothing is stored and Sleep returns
+  // Unavailable with `cancel_reason` (if set) as the message.
+  std::function<bool()> should_continue;
+  std::function<std::string()> cancel_reason;
+  // When the context changed while sleeping, the c′ computed from the old
+  // version is not stored (Sleep fails with FailedPrecondition); if this is
+  // set it receives that c′, for the record.
+  std::string* stale_text = nullptr;
 };
 
 struct SleepResult {
@@ -52,6 +61,9 @@ struct AskOptions {
   int budget = 0;           // hard cap on generated tokens; 0: what fits the window, at most 256
   int verbosity = 0;        // 0..4
   bool use_learned = true;  // false: the T(q, c) baseline
+  // Streaming: each new piece of the answer text (forced marker included),
+  // in order; the pieces concatenate to AskResult::answer.
+  std::function<void(std::string_view)> on_text;
 };
 
 struct AskResult {

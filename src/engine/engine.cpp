@@ -104,7 +104,11 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
       auto done_before = static_cast<int>(result.completion_tokens);
       gen.on_token = [&, done_before](int n) { options.on_progress(done_before + n, total); };
     }
+    gen.should_continue = options.should_continue;
     ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(prompt, gen));
+    if (g.finish == FinishReason::kCancelled) {
+      return Status::Unavailable(options.cancel_reason ? options.cancel_reason() : "sleep cancelled");
+    }
     result.prompt_tokens += g.usage.prompt_tokens - g.usage.cached_tokens;
     result.completion_tokens += g.usage.completion_tokens;
     std::string text = g.text;
@@ -136,7 +140,13 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     result.kv_prefill_ms = kv.prefill_ms;
   }
   // Fails if the context changed while we slept: a stale c′ is never stored as current.
-  ST_ASSIGN_OR_RETURN(lc.id, store_->PutLearnedContext(lc));
+  auto stored = store_->PutLearnedContext(lc);
+  if (!stored.ok()) {
+    if (stored.status().code() == StatusCode::kFailedPrecondition && options.stale_text)
+      *options.stale_text = lc.text;
+    return stored.status();
+  }
+  lc.id = *stored;
   result.learned = std::move(lc);
   result.sleep_ms = MsSince(t0);
   return result;
@@ -174,6 +184,7 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
   GenerateOptions gen;
   gen.max_tokens = budget - reserve;
   gen.stop = templates_.stop;
+  gen.on_text = options.on_text;
   if (!marker.empty()) gen.stop.push_back(marker);
   AskResult result;
   Generation first;
@@ -193,6 +204,10 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     agen.max_tokens = budget - static_cast<int>(result.usage.completion_tokens);
     agen.stop = templates_.stop;
     agen.stop.push_back("\n");
+    if (options.on_text) {
+      options.on_text(templates_.force_answer);
+      agen.on_text = options.on_text;
+    }
     ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(answer_prompt, agen));
     result.answer += templates_.force_answer + g.text;
     if (gen.max_tokens == 0) {

@@ -13,7 +13,7 @@
 namespace sleeptime::sqlite {
 namespace {
 
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: initial schema.
     R"sql(
 CREATE TABLE contexts (
@@ -58,6 +58,25 @@ CREATE TABLE queries (
   created_at INTEGER NOT NULL
 );
 CREATE INDEX queries_by_context ON queries(context_id);
+)sql",
+    // 2: the sleep scheduler's persistent job queue.
+    R"sql(
+CREATE TABLE sleep_jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  context_id TEXT NOT NULL REFERENCES contexts(id) ON DELETE CASCADE,
+  context_version INTEGER NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'stale')),
+  trigger TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  result TEXT NOT NULL DEFAULT '',
+  attempts INTEGER NOT NULL DEFAULT 0,
+  sleep_tokens INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  started_at INTEGER NOT NULL DEFAULT 0,
+  finished_at INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sleep_jobs_by_state ON sleep_jobs(state, id);
+CREATE INDEX sleep_jobs_by_context ON sleep_jobs(context_id, id);
 )sql",
 };
 

@@ -411,30 +411,8 @@ class SqliteStore final : public Store {
 };
 
 Result<std::unique_ptr<Store>> OpenDatabase(const std::string& path) {
-  sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
-  // sqlite allocates a handle even when open fails; own it before anything else.
-  sqlite::DbPtr db(raw);
-  if (rc != SQLITE_OK) return sqlite::ErrorStatus(db.get(), rc);
-  sqlite3_extended_result_codes(db.get(), 1);
-  // Before any statement that may touch the file, so that concurrent openers
-  // (and their migrations) wait for each other instead of failing.
-  ST_RETURN_IF_ERROR(sqlite::Exec(db.get(), "PRAGMA busy_timeout = 5000"));
-  // Per connection and a no-op inside a transaction, so set it here, once.
-  ST_RETURN_IF_ERROR(sqlite::Exec(db.get(), "PRAGMA foreign_keys = ON"));
-
-  // Refuse a newer schema before changing anything about the file.
-  ST_ASSIGN_OR_RETURN(int version, sqlite::ReadUserVersion(db.get()));
-  if (version > sqlite::KnownSchemaVersion()) return sqlite::SchemaTooNew(path, version);
-
-  // WAL lets readers in other processes proceed while one writes; with WAL,
-  // synchronous=NORMAL still never corrupts, it only risks the last commits on
-  // power loss.
-  ST_RETURN_IF_ERROR(sqlite::Exec(db.get(), "PRAGMA journal_mode = WAL"));
-  ST_RETURN_IF_ERROR(sqlite::Exec(db.get(), "PRAGMA synchronous = NORMAL"));
-
-  ST_ASSIGN_OR_RETURN(version, sqlite::Migrate(db.get(), path));
-  return std::unique_ptr<Store>(new SqliteStore(std::move(db), version));
+  ST_ASSIGN_OR_RETURN(sqlite::Connection c, sqlite::OpenConnection(path));
+  return std::unique_ptr<Store>(new SqliteStore(std::move(c.db), c.schema_version));
 }
 
 }  // namespace

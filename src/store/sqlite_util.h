@@ -179,4 +179,14 @@ Result<int> ReadUserVersion(sqlite3* db);
 // The FailedPrecondition for a database written by a newer sleeptime.
 Status SchemaTooNew(const std::string& path, int version);
 
+// connection.cpp
+
+struct Connection {
+  DbPtr db;
+  int schema_version = 0;
+};
+// Opens (creating) the database with the settings every connection uses
+// (busy timeout, foreign keys, WAL) and applies pending migrations.
+Result<Connection> OpenConnection(const std::string& path);
+
 }  // namespace sleeptime::sqlite

@@ -61,6 +61,7 @@ Result<LlamaBackend*> App::backend() {
     bo.model_path = opts.model;
     bo.n_ctx = opts.ctx_size;
     bo.n_threads = opts.threads;
+    bo.n_slots = opts.slots;
     bo.verbose = opts.verbose;
     bo.kv_cache.dir = (fs::path(opts.data_dir) / "kv").string();
     bo.kv_cache.disk_cap_bytes = opts.kv_cache_mb << 20;

@@ -22,6 +22,7 @@ struct GlobalOptions {
   int64_t kv_cache_mb = 4096;
   double test_token_weight = 10.0;
   bool verbose = false;
+  int slots = 1;  // concurrent model contexts (serve uses several)
 };
 
 class App {
@@ -50,6 +51,7 @@ void AddStatsCommand(CLI::App& cli, App& app);
 void AddModelCommands(CLI::App& cli, App& app);
 void AddEvalDemoCommand(CLI::App& cli, App& app);
 void AddTrainCommands(CLI::App& cli, App& app);
+void AddServeCommand(CLI::App& cli, App& app);
 
 // Reads a whole file, or stdin for "-".
 Result<std::string> ReadInput(const std::string& path);

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
   sleeptime::cli::AddModelCommands(cli, app);
   sleeptime::cli::AddEvalDemoCommand(cli, app);
   sleeptime::cli::AddTrainCommands(cli, app);
+  sleeptime::cli::AddServeCommand(cli, app);
 
   try {
     cli.parse(argc, argv);

@@ -1,0 +1,195 @@
+#include "sleeptime/sleep_scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+namespace sleeptime {
+
+using Clock = std::chrono::steady_clock;
+
+SleepScheduler::SleepScheduler(Engine* engine, Store* store, SleepJobQueue* queue, SchedulerOptions options)
+    : engine_(engine), store_(store), queue_(queue), options_(options), last_activity_(Clock::now()) {}
+
+SleepScheduler::~SleepScheduler() {
+  Stop();
+}
+
+Status SleepScheduler::Start() {
+  ST_ASSIGN_OR_RETURN(int requeued, queue_->RequeueRunning());
+  if (requeued > 0) spdlog::info("sleep: {} interrupted job(s) back in the queue", requeued);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (started_) return Status::FailedPrecondition("scheduler already started");
+  started_ = true;
+  stopping_ = false;
+  worker_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void SleepScheduler::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!started_) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+  // The interrupted job (if any) returns to the queue for the next start.
+  (void)queue_->RequeueRunning();
+  std::lock_guard<std::mutex> lock(mu_);
+  started_ = false;
+}
+
+SleepScheduler::LiveRequest::LiveRequest(SleepScheduler* s) : s_(s) {
+  if (!s_) return;
+  std::lock_guard<std::mutex> lock(s_->mu_);
+  ++s_->live_;
+  s_->last_activity_ = Clock::now();
+}
+
+SleepScheduler::LiveRequest::~LiveRequest() {
+  if (!s_) return;
+  {
+    std::lock_guard<std::mutex> lock(s_->mu_);
+    --s_->live_;
+    s_->last_activity_ = Clock::now();
+  }
+  s_->cv_.notify_all();
+}
+
+Result<SleepJob> SleepScheduler::Trigger(const std::string& context_id, const std::string& trigger) {
+  ST_ASSIGN_OR_RETURN(SleepJob job, queue_->Enqueue(context_id, trigger));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    queries_since_sleep_.erase(context_id);
+  }
+  cv_.notify_all();
+  return job;
+}
+
+void SleepScheduler::OnQuery(const std::string& context_id) {
+  if (options_.sleep_every_n_queries <= 0) return;
+  bool due = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    due = ++queries_since_sleep_[context_id] >= options_.sleep_every_n_queries;
+  }
+  if (due) {
+    auto job = Trigger(context_id, "queries");
+    if (!job.ok()) spdlog::warn("sleep: cannot queue '{}': {}", context_id, job.status().ToString());
+  }
+}
+
+double SleepScheduler::yielded_ms() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return yielded_ms_;
+}
+
+bool SleepScheduler::IdleLongEnough() const {
+  return live_.load() == 0 &&
+         std::chrono::duration<double>(Clock::now() - last_activity_).count() >= options_.idle_seconds;
+}
+
+bool SleepScheduler::WaitIdle(std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    auto counts = queue_->CountByState();
+    if (counts.ok() && (*counts)[SleepJobState::kQueued] == 0 && (*counts)[SleepJobState::kRunning] == 0 &&
+        !sleeping_.load())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+void SleepScheduler::EnqueueIdleContexts() {
+  auto contexts = store_->ListContexts();
+  if (!contexts.ok()) return;
+  for (const Context& c : *contexts) {
+    auto latest = queue_->Latest(c.id);
+    // Once per version: a job that failed is not retried by idleness alone.
+    if (!latest.ok() || (*latest && (*latest)->context_version == c.version)) continue;
+    auto job = queue_->Enqueue(c.id, "idle");
+    if (!job.ok()) spdlog::warn("sleep: cannot queue '{}': {}", c.id, job.status().ToString());
+  }
+}
+
+void SleepScheduler::Run() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    if (!IdleLongEnough()) {
+      cv_.wait_for(lock, std::chrono::milliseconds(50));
+      continue;
+    }
+    lock.unlock();
+    if (options_.sleep_when_idle) EnqueueIdleContexts();
+    auto job = queue_->Claim();
+    if (!job.ok()) spdlog::warn("sleep: cannot read the job queue: {}", job.status().ToString());
+    if (job.ok() && *job) RunJob(**job);
+    lock.lock();
+    if (!(job.ok() && *job)) cv_.wait_for(lock, std::chrono::milliseconds(200));
+  }
+}
+
+void SleepScheduler::RunJob(const SleepJob& job) {
+  sleeping_ = true;
+  const auto start = Clock::now();
+  double yielded_this_job_ms = 0;
+  int done_tokens = 0;
+  std::string cancel_reason;
+
+  SleepOptions so;
+  so.budget = options_.sleep_budget;
+  so.passes = std::max(1, options_.sleep_passes);
+  so.on_progress = [&](int done, int) { done_tokens = done; };
+  so.should_continue = [&]() {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (live_.load() > 0 && !stopping_) {  // yield the compute to live requests
+      ++yields_;
+      const auto t0 = Clock::now();
+      cv_.wait(lock, [&] { return live_.load() == 0 || stopping_; });
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+      yielded_ms_ += ms;
+      yielded_this_job_ms += ms;
+    }
+    if (stopping_) {
+      cancel_reason = "interrupted by shutdown";
+      return false;
+    }
+    if (done_tokens >= options_.max_sleep_tokens) {
+      cancel_reason = "guard: max sleep tokens (" + std::to_string(options_.max_sleep_tokens) + ") reached";
+      return false;
+    }
+    const double active_s =
+        std::chrono::duration<double>(Clock::now() - start).count() - yielded_this_job_ms / 1000.0;
+    if (active_s > options_.max_sleep_seconds) {
+      cancel_reason = "guard: max sleep time (" + std::to_string(options_.max_sleep_seconds) + " s) reached";
+      return false;
+    }
+    return true;
+  };
+  so.cancel_reason = [&] { return cancel_reason; };
+  std::string stale_text;
+  so.stale_text = &stale_text;
+
+  auto result = engine_->Sleep(job.context_id, so);
+  if (result.ok()) {
+    (void)queue_->Finish(job.id, SleepJobState::kDone, "", "", result->completion_tokens);
+    spdlog::info("sleep: '{}' v{} ready ({} tokens, {:.0f} ms)", job.context_id,
+                 result->learned.context_version, result->completion_tokens, result->sleep_ms);
+  } else if (cancel_reason == "interrupted by shutdown") {
+    // Left running: Stop() re-queues it.
+  } else if (result.status().code() == StatusCode::kFailedPrecondition) {
+    (void)queue_->Finish(job.id, SleepJobState::kStale, result.status().message(), stale_text, done_tokens);
+    auto next = queue_->Enqueue(job.context_id, "stale");
+    if (!next.ok()) spdlog::warn("sleep: cannot re-queue '{}': {}", job.context_id, next.status().ToString());
+  } else if (result.status().code() == StatusCode::kNotFound) {
+    // The context was removed meanwhile; its jobs went with it.
+  } else {
+    (void)queue_->Finish(job.id, SleepJobState::kFailed, result.status().message(), "", done_tokens);
+    spdlog::warn("sleep: '{}' failed: {}", job.context_id, result.status().message());
+  }
+  if (on_sleep_tokens_) on_sleep_tokens_(result.ok() ? result->completion_tokens : done_tokens);
+  sleeping_ = false;
+  cv_.notify_all();
+}
+
+}  // namespace sleeptime
