@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "progress.h"
+#include "sleeptime/openai_backend.h"
 
 namespace fs = std::filesystem;
 
@@ -52,7 +53,18 @@ Result<Store*> App::store() {
   return store_.get();
 }
 
-Result<LlamaBackend*> App::backend() {
+Result<Backend*> App::backend() {
+  if (!backend_ && opts.backend == "openai") {
+    OpenAIBackendOptions oo;
+    oo.base_url = opts.base_url;
+    oo.model = opts.api_model;
+    oo.context_window = opts.openai_ctx;
+    oo.use_completions_endpoint = !opts.openai_chat;
+    if (oo.base_url.empty()) return Status::InvalidArgument("--backend openai needs --base-url URL");
+    ST_ASSIGN_OR_RETURN(backend_, OpenAIBackend::Create(oo));
+  } else if (!backend_ && opts.backend != "llama") {
+    return Status::InvalidArgument("unknown --backend '" + opts.backend + "' (llama or openai)");
+  }
   if (!backend_) {
     if (opts.model.empty()) {
       return Status::InvalidArgument("no model given: pass --model PATH or set SLEEPTIME_MODEL");
@@ -79,7 +91,7 @@ Result<LlamaBackend*> App::backend() {
 Result<Engine*> App::engine() {
   if (!engine_) {
     ST_ASSIGN_OR_RETURN(Store * s, store());
-    ST_ASSIGN_OR_RETURN(LlamaBackend * b, backend());
+    ST_ASSIGN_OR_RETURN(Backend * b, backend());
     auto from_model = [b](const std::string& name) { return b->ModelMetadata(kModelPromptKeyPrefix + name); };
     ST_ASSIGN_OR_RETURN(PromptTemplates t, LoadPromptTemplates(from_model, opts.templates_dir));
     EngineOptions eo;

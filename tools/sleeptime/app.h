@@ -23,6 +23,12 @@ struct GlobalOptions {
   double test_token_weight = 10.0;
   bool verbose = false;
   int slots = 1;  // concurrent model contexts (serve uses several)
+  // "llama": the GGUF --model in-process; "openai": an OpenAI-compatible server.
+  std::string backend = "llama";
+  std::string base_url;      // --backend openai: server root or API root ending in /v1
+  std::string api_model;     // --backend openai: the "model" field sent
+  int openai_ctx = 0;        // --backend openai: context window (0: ask llama-server, else 4096)
+  bool openai_chat = false;  // --backend openai: /v1/chat/completions instead of /v1/completions
 };
 
 class App {
@@ -30,7 +36,7 @@ class App {
   GlobalOptions opts;
 
   Result<Store*> store();
-  Result<LlamaBackend*> backend();
+  Result<Backend*> backend();
   Result<Engine*> engine();
 
   // Set by the chosen subcommand; main runs it after parsing.
@@ -38,7 +44,7 @@ class App {
 
  private:
   std::unique_ptr<Store> store_;
-  std::unique_ptr<LlamaBackend> backend_;
+  std::unique_ptr<Backend> backend_;
   std::unique_ptr<Engine> engine_;
 };
 

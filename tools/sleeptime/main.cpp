@@ -39,6 +39,16 @@ int main(int argc, char** argv) {
                  "cost of a test-time token in sleep-time tokens (t)")
       ->capture_default_str();
   cli.add_flag("-v,--verbose", o.verbose, "show llama.cpp's log");
+  cli.add_option("--backend", o.backend, "llama (in-process GGUF) or openai (an OpenAI-compatible server)")
+      ->check(CLI::IsMember({"llama", "openai"}))
+      ->capture_default_str();
+  cli.add_option("--base-url", o.base_url, "--backend openai: server URL, e.g. http://127.0.0.1:8080")
+      ->envname("SLEEPTIME_BASE_URL");
+  cli.add_option("--api-model", o.api_model, "--backend openai: model name sent in requests");
+  cli.add_option("--api-ctx", o.openai_ctx,
+                 "--backend openai: context window (0: ask llama-server, else 4096)");
+  cli.add_flag("--api-chat", o.openai_chat,
+               "--backend openai: use /v1/chat/completions (not /v1/completions)");
 
   sleeptime::cli::AddContextCommands(cli, app);
   sleeptime::cli::AddSleepAskCommands(cli, app);
