@@ -278,3 +278,32 @@ TEST_F(BackendTest, ChatWithoutTemplateFallsBackToRoleLines) {
 }
 
 }  // namespace
+
+// log P(continuation | prompt), scored in one pass over the continuation,
+// equals the sum of next-token log-softmaxes from cold prefills of each
+// longer prompt; a repeated call (prefix resident) gives the same number.
+TEST_F(BackendTest, ScoreContinuationMatchesNextTokenLogits) {
+  const Prompt prompt{"Ann has 12 apples. Bob has 5 more than Ann.\n", "Q: "};
+  const std::string cont = "How many?";
+  auto score = backend_->ScoreContinuation(prompt, cont);
+  ASSERT_TRUE(score.ok()) << score.status().ToString();
+  auto toks = backend_->Tokenize(cont, false);
+  ASSERT_TRUE(toks.ok());
+  ASSERT_EQ(score->tokens, static_cast<int64_t>(toks->size()));
+  double expected = 0;
+  for (size_t i = 0; i < toks->size(); ++i) {
+    const std::string done = backend_->Detokenize(std::vector<Token>(toks->begin(), toks->begin() + i));
+    auto l = backend_->NextTokenLogits(Prompt{prompt.prefix, prompt.suffix + done}, /*reuse_prefix=*/false);
+    ASSERT_TRUE(l.ok());
+    const auto& v = l->values;
+    const float mx = *std::max_element(v.begin(), v.end());
+    double sum = 0;
+    for (float x : v) sum += std::exp(static_cast<double>(x - mx));
+    expected += static_cast<double>(v[(*toks)[i]] - mx) - std::log(sum);
+  }
+  EXPECT_NEAR(score->log_prob, expected, 1e-2 * std::max(1.0, std::fabs(expected)));
+  auto again = backend_->ScoreContinuation(prompt, cont);
+  ASSERT_TRUE(again.ok());
+  EXPECT_NEAR(again->log_prob, score->log_prob, 1e-3 * std::max(1.0, std::fabs(expected)));
+  EXPECT_LT(score->log_prob, 0);
+}

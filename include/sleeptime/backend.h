@@ -142,6 +142,15 @@ class Backend {
     Timings timings;
   };
   virtual Result<Logits> NextTokenLogits(const Prompt& prompt, bool reuse_prefix) = 0;
+
+  // log P(continuation | prompt) summed over the continuation's tokens (no
+  // BOS), and how many tokens that is: how predictable a query is from its
+  // context. FailedPrecondition where the backend cannot score (remote APIs).
+  struct Score {
+    double log_prob = 0;
+    int64_t tokens = 0;
+  };
+  virtual Result<Score> ScoreContinuation(const Prompt& prompt, std::string_view continuation);
 };
 
 }  // namespace sleeptime

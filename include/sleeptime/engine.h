@@ -64,6 +64,9 @@ struct AskOptions {
   // Streaming: each new piece of the answer text (forced marker included),
   // in order; the pieces concatenate to AskResult::answer.
   std::function<void(std::string_view)> on_text;
+  float temperature = 0;  // 0: greedy; > 0 samples (pass@k baselines)
+  uint32_t seed = 0;
+  bool log_query = true;  // false: not recorded in the query log (evaluation samples)
 };
 
 struct AskResult {

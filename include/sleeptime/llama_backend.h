@@ -45,6 +45,7 @@ class LlamaBackend : public Backend {
   Result<Generation> Generate(const Prompt& prompt, const GenerateOptions& options) override;
   Result<PrefixStateInfo> SavePrefix(std::string_view prefix) override;
   Result<Logits> NextTokenLogits(const Prompt& prompt, bool reuse_prefix) override;
+  Result<Score> ScoreContinuation(const Prompt& prompt, std::string_view continuation) override;
 
   KvStateCache& kv_cache();
   // Forgets what every slot holds, so the next call must restore or prefill

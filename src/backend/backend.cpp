@@ -32,4 +32,8 @@ Result<Generation> Backend::GenerateChat(const std::vector<ChatMessage>& message
   return Generate(prompt, options);
 }
 
+Result<Backend::Score> Backend::ScoreContinuation(const Prompt&, std::string_view) {
+  return Status::FailedPrecondition(ModelDescription() + " cannot score tokens");
+}
+
 }  // namespace sleeptime

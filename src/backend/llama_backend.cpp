@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
@@ -535,6 +536,42 @@ Result<Backend::Logits> LlamaBackend::NextTokenLogits(const Prompt& prompt, bool
   out.timings.ttft_ms = MsSince(t0);
   out.timings.total_ms = out.timings.ttft_ms;
   return out;
+}
+
+Result<Backend::Score> LlamaBackend::ScoreContinuation(const Prompt& prompt, std::string_view continuation) {
+  Impl& im = *impl_;
+  ST_ASSIGN_OR_RETURN(auto tokens, im.TokenizePrompt(prompt));
+  auto& [prefix, suffix] = tokens;
+  ST_ASSIGN_OR_RETURN(std::vector<Token> cont, im.Tokenize(continuation, false));
+  if (static_cast<int64_t>(prefix.size() + suffix.size() + cont.size()) > im.n_ctx)
+    return Status::OutOfRange("prompt and continuation exceed the context window");
+  auto slot = im.Acquire(prefix);
+  Timings timings;
+  ST_ASSIGN_OR_RETURN(auto prep, im.Prepare(*slot, prefix, suffix, true, timings));
+  (void)prep;
+  const int n_vocab = llama_vocab_n_tokens(im.vocab);
+  Score score;
+  llama::Batch batch(1);
+  for (size_t i = 0; i < cont.size(); ++i) {
+    const float* logits = llama_get_logits_ith(slot->ctx.get(), -1);
+    if (!logits) return Status::Internal("no logits after decode");
+    // log_softmax(logits)[tok], stably.
+    const float mx = *std::max_element(logits, logits + n_vocab);
+    double sum = 0;
+    for (int v = 0; v < n_vocab; ++v) sum += std::exp(static_cast<double>(logits[v] - mx));
+    score.log_prob += static_cast<double>(logits[cont[i]] - mx) - std::log(sum);
+    ++score.tokens;
+    if (i + 1 == cont.size()) break;
+    batch.Clear();
+    batch.Add(cont[i], static_cast<llama_pos>(slot->resident.size()), true);
+    if (llama_decode(slot->ctx.get(), batch.get()) != 0) {
+      slot->resident.clear();
+      llama_memory_clear(llama_get_memory(slot->ctx.get()), true);
+      return Status::Internal("llama_decode failed while scoring");
+    }
+    slot->resident.push_back(cont[i]);
+  }
+  return score;
 }
 
 KvStateCache& LlamaBackend::kv_cache() {

@@ -185,6 +185,8 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
   gen.max_tokens = budget - reserve;
   gen.stop = templates_.stop;
   gen.on_text = options.on_text;
+  gen.temperature = options.temperature;
+  gen.seed = options.seed;
   if (!marker.empty()) gen.stop.push_back(marker);
   AskResult result;
   Generation first;
@@ -204,6 +206,8 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     agen.max_tokens = budget - static_cast<int>(result.usage.completion_tokens);
     agen.stop = templates_.stop;
     agen.stop.push_back("\n");
+    agen.temperature = options.temperature;
+    agen.seed = options.seed;
     if (options.on_text) {
       options.on_text(templates_.force_answer);
       agen.on_text = options.on_text;
@@ -233,7 +237,9 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
   rec.latency_ms = result.latency_ms;
   rec.used_learned_context = result.used_learned_context;
   rec.used_kv_state = UsedKvState(result.prefix_source);
-  ST_ASSIGN_OR_RETURN(result.query_id, store_->LogQuery(rec));
+  if (options.log_query) {
+    ST_ASSIGN_OR_RETURN(result.query_id, store_->LogQuery(rec));
+  }
   return result;
 }
 

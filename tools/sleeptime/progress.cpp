@@ -3,9 +3,26 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
+#include <string>
 
 namespace sleeptime::cli {
+namespace {
+
+std::string FormatSeconds(double s) {
+  char buf[32];
+  if (s < 90) {
+    std::snprintf(buf, sizeof(buf), "%.0fs", s);
+  } else if (s < 5400) {
+    std::snprintf(buf, sizeof(buf), "%.0fm%02.0fs", std::floor(s / 60), std::fmod(s, 60.0));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.1fh", s / 3600);
+  }
+  return buf;
+}
+
+}  // namespace
 
 ProgressBar::ProgressBar(std::string label, double total, std::string unit, bool quiet_when_quick)
     : label_(std::move(label)),
@@ -32,12 +49,15 @@ void ProgressBar::Update(double done) {
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(kWidth - filled), '.');
     double secs = std::chrono::duration<double>(now - start_).count();
+    // Remaining time at the pace so far, once there is a pace to go by.
+    std::string eta;
+    if (frac > 0.02 && frac < 1.0 && secs > 2) eta = " eta " + FormatSeconds(secs * (1 - frac) / frac);
     if (unit_.empty()) {
-      std::fprintf(stderr, "\r%s [%s] %3d%% %5.1fs", label_.c_str(), bar.c_str(),
-                   static_cast<int>(frac * 100), secs);
+      std::fprintf(stderr, "\r%s [%s] %3d%% %5.1fs%s\033[K", label_.c_str(), bar.c_str(),
+                   static_cast<int>(frac * 100), secs, eta.c_str());
     } else {
-      std::fprintf(stderr, "\r%s [%s] %3d%% %.0f/%.0f %s %5.1fs", label_.c_str(), bar.c_str(),
-                   static_cast<int>(frac * 100), done, total_, unit_.c_str(), secs);
+      std::fprintf(stderr, "\r%s [%s] %3d%% %.0f/%.0f %s %5.1fs%s\033[K", label_.c_str(), bar.c_str(),
+                   static_cast<int>(frac * 100), done, total_, unit_.c_str(), secs, eta.c_str());
     }
     std::fflush(stderr);
     return;
@@ -48,7 +68,9 @@ void ProgressBar::Update(double done) {
   int quarter = static_cast<int>(frac * 4);
   if (quarter > last_quarter_ && quarter < 4) {
     last_quarter_ = quarter;
-    std::fprintf(stderr, "%s: %d%%\n", label_.c_str(), quarter * 25);
+    const double secs = std::chrono::duration<double>(now - start_).count();
+    std::string eta = frac > 0.02 ? ", eta " + FormatSeconds(secs * (1 - frac) / frac) : "";
+    std::fprintf(stderr, "%s: %d%%%s\n", label_.c_str(), quarter * 25, eta.c_str());
   }
 }
 
