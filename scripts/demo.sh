@@ -39,3 +39,8 @@ st ask orchard "How many does Cid have?" --budget 200 --no-sleep
 echo
 echo "== 5. cost per query, sleep tokens amortized over N queries (test tokens weighted x10)"
 st stats orchard
+echo
+echo "== 6. the paper's experiments on held-out problems: baseline vs sleep-time compute (sleeptime eval)"
+# Settings sized to finish in a few minutes on 2 cores; scale up with -n and --k.
+"$bin" --model "$model" --data-dir "$work/data" eval -n "${SLEEPTIME_DEMO_PROBLEMS:-12}" \
+  --budgets 8,16,32,64,128 --k 1,2 --sleep-budget 200 -o "$work/eval"

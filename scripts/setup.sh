@@ -16,7 +16,7 @@ log() { printf '[setup] %s\n' "$*"; }
 packages=(build-essential cmake ninja-build pkg-config git
   libcurl4-openssl-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev
   libspdlog-dev libfmt-dev libcpp-httplib-dev libgtest-dev libgmock-dev
-  libbenchmark-dev)
+  libbenchmark-dev librsvg2-bin clang)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -28,6 +28,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
   "${sudo_cmd[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# --- the official openai npm client, pinned, for tests/openai_compat ---------
+# Installed from its lockfile once; offline, the step fails softly and the
+# compatibility test reports itself skipped.
+compat="$root/tests/openai_compat"
+if [ ! -f "$compat/node_modules/openai/package.json" ]; then
+  log "installing the pinned openai npm client for the compatibility test"
+  npm ci --prefix "$compat" --no-audit --no-fund --loglevel=error >/dev/null ||
+    log "warning: npm ci failed (offline?); tests/openai_compat_test will be skipped"
 fi
 
 # --- llama.cpp source from the pinned npm package --------------------------

@@ -217,8 +217,20 @@ void Server::Impl::ContextRoutes() {
              }
              const auto t = metrics.totals();
              json jobs = json::object();
-             if (auto c = queue->CountByState(); c.ok())
-               for (const auto& [st, n] : *c) jobs[SleepJobStateName(st)] = n;
+             if (caller.tenant.empty()) {
+               if (auto c = queue->CountByState(); c.ok())
+                 for (const auto& [st, n] : *c) jobs[SleepJobStateName(st)] = n;
+             } else {  // a tenant sees the latest job of each of its own contexts only
+               for (auto st : {SleepJobState::kQueued, SleepJobState::kRunning, SleepJobState::kDone,
+                               SleepJobState::kFailed, SleepJobState::kStale})
+                 jobs[SleepJobStateName(st)] = 0;
+               for (const Context& c : *all) {
+                 if (!caller.PublicId(c.id)) continue;
+                 if (auto j = queue->Latest(c.id); j.ok() && *j)
+                   jobs[SleepJobStateName((*j)->state)] =
+                       jobs[SleepJobStateName((*j)->state)].get<int64_t>() + 1;
+               }
+             }
              server::SendJson(res, 200,
                               {{"object", "stats"},
                                {"contexts", contexts},

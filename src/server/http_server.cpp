@@ -199,9 +199,11 @@ void Server::Impl::ChatCompletions(const httplib::Request& req, httplib::Respons
       }
     }
   }
-  if (!store_id.empty() && query.empty())
-    return server::SendError(res,
-                             server::Error(400, "a user message with the question is required", "messages"));
+  if (!store_id.empty() && query.empty()) {
+    ApiError e = server::Error(400, "a user message with the question is required");
+    e.param = "messages";
+    return server::SendError(res, e);
+  }
 
   const std::string id = "chatcmpl-" + std::to_string(server::UnixNowMs()) + "-" + std::to_string(next_id++);
   const int64_t created =

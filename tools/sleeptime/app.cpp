@@ -88,12 +88,17 @@ Result<Backend*> App::backend() {
   return backend_.get();
 }
 
+Result<PromptTemplates> App::templates() {
+  ST_ASSIGN_OR_RETURN(Backend * b, backend());
+  auto from_model = [b](const std::string& name) { return b->ModelMetadata(kModelPromptKeyPrefix + name); };
+  return LoadPromptTemplates(from_model, opts.templates_dir);
+}
+
 Result<Engine*> App::engine() {
   if (!engine_) {
     ST_ASSIGN_OR_RETURN(Store * s, store());
     ST_ASSIGN_OR_RETURN(Backend * b, backend());
-    auto from_model = [b](const std::string& name) { return b->ModelMetadata(kModelPromptKeyPrefix + name); };
-    ST_ASSIGN_OR_RETURN(PromptTemplates t, LoadPromptTemplates(from_model, opts.templates_dir));
+    ST_ASSIGN_OR_RETURN(PromptTemplates t, templates());
     EngineOptions eo;
     eo.test_token_weight = opts.test_token_weight;
     engine_ = std::make_unique<Engine>(b, s, std::move(t), eo);

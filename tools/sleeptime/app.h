@@ -38,6 +38,8 @@ class App {
   Result<Store*> store();
   Result<Backend*> backend();
   Result<Engine*> engine();
+  // Prompt templates: defaults < the model's GGUF metadata < --templates DIR.
+  Result<PromptTemplates> templates();
 
   // Set by the chosen subcommand; main runs it after parsing.
   std::function<int()> run;
@@ -58,6 +60,7 @@ void AddModelCommands(CLI::App& cli, App& app);
 void AddEvalDemoCommand(CLI::App& cli, App& app);
 void AddTrainCommands(CLI::App& cli, App& app);
 void AddServeCommand(CLI::App& cli, App& app);
+void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv);
 
 // Reads a whole file, or stdin for "-".
 Result<std::string> ReadInput(const std::string& path);

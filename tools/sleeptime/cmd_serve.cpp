@@ -45,7 +45,6 @@ Result<std::map<std::string, std::string>> ParseApiKeys(const std::vector<std::s
 
 void AddServeCommand(CLI::App& cli, App& app) {
   auto* cmd = cli.add_subcommand("serve", "OpenAI-compatible server that sleeps on its contexts while idle");
-  cmd->set_config("--config", "", "TOML config file: one 'option = value' line per flag below (flags win)");
   auto o = std::make_shared<ServerOptions>();
   auto keys = std::make_shared<std::vector<std::string>>();
   auto slots = std::make_shared<int>(4);

@@ -23,6 +23,10 @@ int main(int argc, char** argv) {
       "Think about a context while idle (sleep), answer queries from what was learned (ask)."};
   cli.set_version_flag("--version", std::string("sleeptime ") + SLEEPTIME_VERSION);
   cli.require_subcommand(1);
+  // CLI11 reads config files at the top level only: a command's settings go
+  // under its [section], e.g. [serve] port = 8080. Flags win over the file,
+  // the file over environment variables.
+  cli.set_config("--config", "", "TOML config file; a command's options under [command], e.g. [serve]");
   auto& o = app.opts;
   if (const char* m = std::getenv("SLEEPTIME_MODEL")) o.model = m;
   o.data_dir = DefaultDataDir();
@@ -57,6 +61,7 @@ int main(int argc, char** argv) {
   sleeptime::cli::AddEvalDemoCommand(cli, app);
   sleeptime::cli::AddTrainCommands(cli, app);
   sleeptime::cli::AddServeCommand(cli, app);
+  sleeptime::cli::AddEvalCommand(cli, app, argc, argv);
 
   try {
     cli.parse(argc, argv);
