@@ -4,7 +4,7 @@
 // (c) while the same sleep work runs without yielding (the ablation).
 // Ratios are taken within one run; absolute numbers depend on the machine.
 //
-//   serve_latency_bench [--model PATH] [--threads N] [--reps R] [--out FILE.json]
+//   serve_latency_bench [--model PATH] [--threads N] [--reps R] [--batch N] [--out FILE.json]
 // Without --model it writes a random-weight model (n_embd 512, 8 layers) so
 // that a decode step costs what a small real model's does.
 #include <fmt/format.h>
@@ -49,12 +49,14 @@ int main(int argc, char** argv) {
   std::string model, out;
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   int reps = 8;
+  int n_batch = 512;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--model") model = argv[i + 1];
     if (a == "--threads") threads = std::atoi(argv[i + 1]);
     if (a == "--reps") reps = std::atoi(argv[i + 1]);
     if (a == "--out") out = argv[i + 1];
+    if (a == "--batch") n_batch = std::atoi(argv[i + 1]);
   }
   const std::string dir =
       (fs::temp_directory_path() / ("sleeptime-serve-bench-" + std::to_string(::getpid()))).string();
@@ -74,6 +76,8 @@ int main(int argc, char** argv) {
   bo.n_ctx = 2048;
   bo.n_threads = threads;
   bo.n_slots = 3;
+  // A live request waits at most one batch of a sleep job's prefill.
+  bo.n_batch = n_batch;
   auto backend = LlamaBackend::Open(bo);
   if (!backend.ok()) return Fail(backend.status());
   auto store = Store::Open(dir + "/db");
@@ -151,7 +155,8 @@ int main(int argc, char** argv) {
   const double li = Median(idle.latency_ms), ly = Median(yielding.latency_ms),
                lc = Median(contending.latency_ms);
   const double ti = Median(idle.ttft_ms), ty = Median(yielding.ttft_ms), tc = Median(contending.ttft_ms);
-  fmt::print("model {} | threads {} | {} reps, medians\n", (*backend)->ModelDescription(), threads, reps);
+  fmt::print("model {} | threads {} | batch {} | {} reps, medians\n", (*backend)->ModelDescription(), threads,
+             n_batch, reps);
   fmt::print("| live request | latency ms | TTFT ms | latency vs idle |\n|---|---|---|---|\n");
   fmt::print("| idle server | {:.1f} | {:.1f} | 1.00x |\n", li, ti);
   fmt::print("| sleep job running, yields (scheduler) | {:.1f} | {:.1f} | {:.2f}x |\n", ly, ty, ly / li);

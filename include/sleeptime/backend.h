@@ -101,6 +101,25 @@ struct PrefixStateInfo {
   bool already_saved = false;
 };
 
+// Background work yields to live requests at decode-batch boundaries: while
+// a YieldScope is alive on a thread, backends call its function (which may
+// block) before each decode batch they run on that thread — prompt prefills
+// and prefix saves included, which GenerateOptions::should_continue cannot
+// reach. Scopes nest; the innermost applies.
+class YieldScope {
+ public:
+  explicit YieldScope(std::function<void()> yield);
+  ~YieldScope();
+  YieldScope(const YieldScope&) = delete;
+  YieldScope& operator=(const YieldScope&) = delete;
+  // Called by backends between decode batches; a no-op without a scope.
+  static void Point();
+
+ private:
+  std::function<void()> yield_;
+  YieldScope* outer_;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;

@@ -2,6 +2,22 @@
 
 namespace sleeptime {
 
+namespace {
+thread_local YieldScope* g_yield_scope = nullptr;
+}  // namespace
+
+YieldScope::YieldScope(std::function<void()> yield) : yield_(std::move(yield)), outer_(g_yield_scope) {
+  g_yield_scope = this;
+}
+
+YieldScope::~YieldScope() {
+  g_yield_scope = outer_;
+}
+
+void YieldScope::Point() {
+  if (g_yield_scope && g_yield_scope->yield_) g_yield_scope->yield_();
+}
+
 const char* FinishReasonName(FinishReason f) {
   switch (f) {
     case FinishReason::kStop:

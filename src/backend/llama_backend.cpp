@@ -155,6 +155,7 @@ struct LlamaBackend::Impl {
   Status Decode(Slot& slot, const std::vector<Token>& tokens, size_t from) {
     llama::Batch batch(options.n_batch);
     for (size_t i = from; i < tokens.size();) {
+      YieldScope::Point();
       batch.Clear();
       for (; i < tokens.size() && batch.size() < batch.capacity(); ++i) {
         batch.Add(tokens[i], static_cast<llama_pos>(i), i + 1 == tokens.size());

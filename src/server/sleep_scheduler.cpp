@@ -170,6 +170,18 @@ void SleepScheduler::RunJob(const SleepJob& job) {
   std::string stale_text;
   so.stale_text = &stale_text;
 
+  // Prefills (the sleep prompt, the answer prefix saved afterwards) yield too,
+  // between batches.
+  YieldScope yield_prefills([&] {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (live_.load() == 0 || stopping_) return;
+    ++yields_;
+    const auto t0 = Clock::now();
+    cv_.wait(lock, [&] { return live_.load() == 0 || stopping_; });
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+    yielded_ms_ += ms;
+    yielded_this_job_ms += ms;
+  });
   auto result = engine_->Sleep(job.context_id, so);
   if (result.ok()) {
     (void)queue_->Finish(job.id, SleepJobState::kDone, "", "", result->completion_tokens);

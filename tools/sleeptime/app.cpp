@@ -74,6 +74,7 @@ Result<Backend*> App::backend() {
     bo.n_ctx = opts.ctx_size;
     bo.n_threads = opts.threads;
     bo.n_slots = opts.slots;
+    bo.n_batch = opts.batch;
     bo.verbose = opts.verbose;
     bo.kv_cache.dir = (fs::path(opts.data_dir) / "kv").string();
     bo.kv_cache.disk_cap_bytes = opts.kv_cache_mb << 20;

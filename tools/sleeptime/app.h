@@ -22,7 +22,8 @@ struct GlobalOptions {
   int64_t kv_cache_mb = 4096;
   double test_token_weight = 10.0;
   bool verbose = false;
-  int slots = 1;  // concurrent model contexts (serve uses several)
+  int slots = 1;    // concurrent model contexts (serve uses several)
+  int batch = 512;  // tokens per prefill batch (serve uses fewer: sleep work yields between batches)
   // "llama": the GGUF --model in-process; "openai": an OpenAI-compatible server.
   std::string backend = "llama";
   std::string base_url;      // --backend openai: server root or API root ending in /v1

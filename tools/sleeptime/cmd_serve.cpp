@@ -48,6 +48,7 @@ void AddServeCommand(CLI::App& cli, App& app) {
   auto o = std::make_shared<ServerOptions>();
   auto keys = std::make_shared<std::vector<std::string>>();
   auto slots = std::make_shared<int>(4);
+  auto batch = std::make_shared<int>(128);
   cmd->add_option("--host", o->host, "address to listen on")
       ->envname("SLEEPTIME_HOST")
       ->capture_default_str();
@@ -68,6 +69,9 @@ void AddServeCommand(CLI::App& cli, App& app) {
   cmd->add_option("--http-threads", o->http_threads, "HTTP worker threads")->capture_default_str();
   cmd->add_option("--slots", *slots, "concurrent model contexts (one is held by a sleeping job)")
       ->capture_default_str();
+  cmd->add_option("--batch", *batch,
+                  "prefill batch, tokens: a live request waits at most one batch of a sleep job's prefill")
+      ->capture_default_str();
   auto& s = o->scheduler;
   cmd->add_option("--idle-seconds", s.idle_seconds, "no live request for this long before sleep work starts")
       ->capture_default_str();
@@ -85,8 +89,8 @@ void AddServeCommand(CLI::App& cli, App& app) {
   cmd->add_option("--max-sleep-seconds", s.max_sleep_seconds, "guard: active seconds per job")
       ->capture_default_str();
 
-  cmd->callback([&app, o, keys, slots] {
-    app.run = [&app, o, keys, slots]() -> int {
+  cmd->callback([&app, o, keys, slots, batch] {
+    app.run = [&app, o, keys, slots, batch]() -> int {
       auto parsed_keys = ParseApiKeys(*keys);
       if (!parsed_keys.ok()) return Fail(parsed_keys.status());
       o->api_keys = *parsed_keys;
@@ -94,6 +98,8 @@ void AddServeCommand(CLI::App& cli, App& app) {
       if (*slots < 2)
         return Fail(Status::InvalidArgument("--slots must be at least 2 (one for a sleep job)"));
       app.opts.slots = *slots;
+      if (*batch < 1) return Fail(Status::InvalidArgument("--batch must be positive"));
+      app.opts.batch = *batch;
       auto engine = app.engine();
       if (!engine.ok()) return Fail(engine.status());
       auto store = app.store();
