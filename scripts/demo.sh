@@ -42,5 +42,5 @@ st stats orchard
 echo
 echo "== 6. the paper's experiments on held-out problems: baseline vs sleep-time compute (sleeptime eval)"
 # Settings sized to finish in a few minutes on 2 cores; scale up with -n and --k.
-"$bin" --model "$model" --data-dir "$work/data" eval -n "${SLEEPTIME_DEMO_PROBLEMS:-12}" \
+"$bin" --model "$model" --data-dir "$work/data" eval -n "${SLEEPTIME_DEMO_PROBLEMS:-24}" \
   --budgets 8,16,32,64,128 --k 1,2 --sleep-budget 200 -o "$work/eval"

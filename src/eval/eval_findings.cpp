@@ -38,6 +38,7 @@
 //   into five equal-count quintiles; per quintile gain = sleep accuracy -
 //   baseline accuracy over the paired records of its queries. Reported: the
 //   gain in the lowest and highest quintile. Needs >= 5 such queries.
+#include <cmath>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -464,6 +465,13 @@ std::string FindingsTable(const Findings& f) {
   for (const auto& row : analysis::FindingRows(f))
     md += "| " + row.finding + " | " + row.measured + " | " + row.paper + " |\n";
   md += "\n";
+  // Ratios between conditions a model cannot solve compare noise: say so.
+  if (std::isfinite(f.baseline_best_accuracy) && f.baseline_best_accuracy < 0.2) {
+    md += fmt::format(
+        "**Caution:** the baseline's best accuracy is {:.1f}%: this model barely solves the task, so the "
+        "ratios above compare near-chance answers and say little about sleep-time compute.\n\n",
+        100 * f.baseline_best_accuracy);
+  }
   const auto notes = analysis::FindingFootnotes();
   for (size_t i = 0; i < notes.size(); ++i) md += fmt::format("[^{}]: {}\n", i + 1, notes[i]);
   return md;
