@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "sleeptime/prompts.h"
@@ -330,6 +331,34 @@ TEST_F(SchedulerTest, LiveRequestsPreemptASleepJob) {
   EXPECT_EQ((*job)->state, SleepJobState::kDone) << (*job)->reason;
   auto lc = store_->CurrentLearnedContext("c", backend_->ModelFingerprint());
   ASSERT_TRUE(lc.ok() && *lc);
+  s.Stop();
+}
+
+TEST_F(SchedulerTest, IdleTriggerSleepsOnContextsWithoutALearnedContext) {
+  Open();
+  // Written straight to the store: no trigger queued a job for it.
+  ASSERT_TRUE(store_->PutContext("quiet", kDoc).ok());
+  SchedulerOptions o = Quick();
+  o.sleep_when_idle = true;
+  o.sleep_budget = 16;
+  SleepScheduler s(engine_.get(), store_.get(), queue_.get(), o);
+  ASSERT_TRUE(s.Start().ok());
+  std::optional<SleepJob> job;
+  for (int i = 0; i < 3000; ++i) {
+    auto latest = queue_->Latest("quiet");
+    ASSERT_TRUE(latest.ok());
+    if (*latest && (*latest)->state == SleepJobState::kDone) {
+      job = *latest;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(job.has_value()) << "the idle trigger never ran a job";
+  EXPECT_EQ(job->trigger, "idle");
+  EXPECT_TRUE((*store_->CurrentLearnedContext("quiet", backend_->ModelFingerprint())).has_value());
+  // Once per version: no second idle job for the same version.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ((*queue_->Latest("quiet"))->id, job->id);
   s.Stop();
 }
 
