@@ -383,6 +383,37 @@ TEST_F(SchedulerTest, GuardsEndARunawayJobAsFailedWithTheReason) {
   s.Stop();
 }
 
+TEST_F(SchedulerTest, RefinementThatDoesNotConvergeHitsTheRewriteGuard) {
+  Open();
+  ASSERT_TRUE(store_->PutContext("c", kDoc).ok());
+  // Without the guard: the rounds run and their rewrite is stored.
+  SleepOptions so;
+  so.budget = 12;
+  so.refine_rounds = 2;
+  auto refined = engine_->Sleep("c", so);
+  ASSERT_TRUE(refined.ok()) << refined.status().ToString();
+  EXPECT_GE(refined->refine_rounds_run, 1);
+  EXPECT_LE(refined->refine_rounds_run, 2);
+  EXPECT_EQ(refined->converged, refined->refine_rounds_run < 2);
+  // With it: the random model's rewrites never reproduce their input.
+  ASSERT_TRUE(store_->PutContext("c", std::string(kDoc) + " Eve has 4 pears.").ok());
+  SchedulerOptions o = Quick();
+  o.sleep_budget = 12;
+  o.max_rewrite_rounds = 2;
+  SleepScheduler s(engine_.get(), store_.get(), queue_.get(), o);
+  ASSERT_TRUE(s.Start().ok());
+  ASSERT_TRUE(s.Trigger("c", "manual").ok());
+  ASSERT_TRUE(s.WaitIdle(std::chrono::seconds(60)));
+  auto job = queue_->Latest("c");
+  ASSERT_TRUE(job.ok() && *job);
+  if (refined->converged) GTEST_SKIP() << "this model's notes converged; the guard cannot trip";
+  EXPECT_EQ((*job)->state, SleepJobState::kFailed);
+  EXPECT_NE((*job)->reason.find("max rewrite rounds (2)"), std::string::npos) << (*job)->reason;
+  auto lc = store_->CurrentLearnedContext("c", backend_->ModelFingerprint());
+  EXPECT_FALSE(lc.ok() && *lc);  // nothing stored for version 2
+  s.Stop();
+}
+
 TEST_F(SchedulerTest, ContextChangedDuringSleepGivesAStaleResultAndANewJob) {
   Open();
   ASSERT_TRUE(store_->PutContext("c", kDoc).ok());

@@ -34,7 +34,14 @@ struct SleepOptions {
   // Generated tokens per pass; 0: as much as leaves half of the model's
   // remaining window for the questions, at most 512.
   int budget = 0;
-  int passes = 1;         // k independent c′, concatenated (sleep-time scaling)
+  int passes = 1;  // k independent c′, concatenated (sleep-time scaling)
+  // Rounds of refinement after the passes: the model continues the sleep
+  // prompt after its own notes and the rewrite replaces them; it stops early
+  // when a round reproduces the notes it was given (converged).
+  int refine_rounds = 0;
+  // With refine_rounds > 0: not converging within them is a failure (a
+  // runaway guard): nothing is stored, Sleep returns Unavailable.
+  bool require_convergence = false;
   float temperature = 0;  // passes > 1 sample at 0.7 unless set
   // Tokens generated so far, out of at most passes * budget (a pass may end early).
   std::function<void(int done, int total)> on_progress;
@@ -55,6 +62,8 @@ struct SleepResult {
   int64_t completion_tokens = 0;
   double sleep_ms = 0;
   double kv_prefill_ms = 0;
+  int refine_rounds_run = 0;
+  bool converged = false;  // a refinement round reproduced its input
 };
 
 struct AskOptions {

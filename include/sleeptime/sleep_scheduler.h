@@ -9,7 +9,8 @@
 // while any live request is in flight (LiveRequest), and resumes after.
 //
 // Guards end a runaway job as failed, with the reason kept on the job: the
-// total sleep tokens, and the job's active (non-yielding) wall time. A failed
+// total sleep tokens, the job's active (non-yielding) wall time, and
+// refinement that does not converge within max_rewrite_rounds. A failed
 // job is not retried by the scheduler; a new trigger queues a new one.
 // If the context changed while a job slept, its c′ is kept on the job as
 // stale (never served) and a job for the new version is queued.
@@ -33,11 +34,15 @@
 namespace sleeptime {
 
 struct SchedulerOptions {
-  double idle_seconds = 2.0;        // no live request for this long before a job starts
-  int sleep_every_n_queries = 5;    // queue a job every N queries to a context (0: never; Letta uses 5)
-  bool sleep_when_idle = true;      // idle trigger: contexts without a c′ for their version
-  int sleep_budget = 0;             // tokens per pass (0: the engine's automatic budget)
-  int sleep_passes = 1;             // k independent c′ candidates, concatenated
+  double idle_seconds = 2.0;      // no live request for this long before a job starts
+  int sleep_every_n_queries = 5;  // queue a job every N queries to a context (0: never; Letta uses 5)
+  bool sleep_when_idle = true;    // idle trigger: contexts without a c′ for their version
+  int sleep_budget = 0;           // tokens per pass (0: the engine's automatic budget)
+  int sleep_passes = 1;           // k independent c′ candidates, concatenated
+  int refine_rounds = 0;          // rounds of refinement after the passes (until converged)
+  // Guard: refine until converged, failing the job when that has not
+  // happened after this many rounds (0: off; refine_rounds applies).
+  int max_rewrite_rounds = 0;
   int64_t max_sleep_tokens = 4096;  // guard: tokens per job, all passes
   double max_sleep_seconds = 600;   // guard: active seconds per job (time yielded to live requests excluded)
 };

@@ -117,6 +117,38 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     notes += text;
   }
 
+  // Refinement: continue the sleep prompt after the notes so far; the rewrite
+  // replaces them.
+  if (options.refine_rounds < 0) return Status::InvalidArgument("refine rounds must not be negative");
+  for (int round = 0; round < options.refine_rounds && !result.converged; ++round) {
+    Prompt refine{"", sleep_text + notes + templates_.notes_separator};
+    if (backend_->HasChatTemplate()) {
+      ST_ASSIGN_OR_RETURN(refine,
+                          backend_->RenderChat({{"user", sleep_text + notes + templates_.notes_separator}}));
+    }
+    ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(refine));
+    if (n + budget > backend_->ContextWindow()) break;  // no room to rewrite: keep what we have
+    GenerateOptions gen;
+    gen.max_tokens = budget;
+    gen.stop = templates_.sleep_stop;
+    gen.should_continue = options.should_continue;
+    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(refine, gen));
+    if (g.finish == FinishReason::kCancelled) {
+      return Status::Unavailable(options.cancel_reason ? options.cancel_reason() : "sleep cancelled");
+    }
+    result.prompt_tokens += g.usage.prompt_tokens - g.usage.cached_tokens;
+    result.completion_tokens += g.usage.completion_tokens;
+    std::string text = g.text;
+    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    ++result.refine_rounds_run;
+    result.converged = text == notes;
+    notes = text;
+  }
+  if (options.refine_rounds > 0 && options.require_convergence && !result.converged) {
+    return Status::Unavailable("guard: max rewrite rounds (" + std::to_string(options.refine_rounds) +
+                               ") reached without the notes converging");
+  }
+
   LearnedContext lc;
   lc.context_id = context.id;
   lc.context_version = context.version;
@@ -126,6 +158,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   lc.sleep_completion_tokens = result.completion_tokens;
   lc.settings_json = nlohmann::json{{"budget", budget},
                                     {"passes", options.passes},
+                                    {"refine_rounds", result.refine_rounds_run},
                                     {"temperature", options.temperature},
                                     {"template_sha256", Sha256Hex(templates_.sleep)}}
                          .dump();

@@ -139,6 +139,12 @@ void SleepScheduler::RunJob(const SleepJob& job) {
   SleepOptions so;
   so.budget = options_.sleep_budget;
   so.passes = std::max(1, options_.sleep_passes);
+  if (options_.max_rewrite_rounds > 0) {
+    so.refine_rounds = options_.max_rewrite_rounds;
+    so.require_convergence = true;
+  } else {
+    so.refine_rounds = std::max(0, options_.refine_rounds);
+  }
   so.on_progress = [&](int done, int) { done_tokens = done; };
   so.should_continue = [&]() {
     std::unique_lock<std::mutex> lock(mu_);

@@ -84,6 +84,12 @@ void AddServeCommand(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--sleep-passes", s.sleep_passes, "independent c′ candidates per job, concatenated (k)")
       ->capture_default_str();
+  cmd->add_option("--refine-rounds", s.refine_rounds,
+                  "rounds of refinement after the passes (stop when converged)")
+      ->capture_default_str();
+  cmd->add_option("--max-rewrite-rounds", s.max_rewrite_rounds,
+                  "guard: refine until converged, failing the job after this many rounds (0: off)")
+      ->capture_default_str();
   cmd->add_option("--max-sleep-tokens", s.max_sleep_tokens, "guard: sleep tokens per job")
       ->capture_default_str();
   cmd->add_option("--max-sleep-seconds", s.max_sleep_seconds, "guard: active seconds per job")
