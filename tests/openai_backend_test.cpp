@@ -271,6 +271,7 @@ TEST(OpenAIBackendRetryTest, RetriesOn503And429ThenSucceeds) {
   EXPECT_EQ(r->usage.prompt_tokens, 7);
   EXPECT_EQ(r->usage.completion_tokens, 3);
   EXPECT_EQ(r->usage.cached_tokens, 5);
+  EXPECT_EQ(r->usage.reasoning_tokens, 1);
   EXPECT_EQ(r->prefix_source, PrefixSource::kResident);
 
   // What went over the wire.

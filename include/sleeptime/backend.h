@@ -39,6 +39,7 @@ struct TokenUsage {
   int64_t prompt_tokens = 0;      // all prompt tokens
   int64_t cached_tokens = 0;      // prompt tokens not prefilled (restored or already resident)
   int64_t completion_tokens = 0;  // generated tokens
+  int64_t reasoning_tokens = 0;   // of which hidden reasoning (servers that report it; 0 in-process)
 };
 
 struct Timings {

@@ -543,6 +543,7 @@ struct OpenAIBackend::Impl {
       g.usage.prompt_tokens = usage.prompt_tokens;
       g.usage.completion_tokens = usage.completion_tokens;
       g.usage.cached_tokens = usage.cached_tokens;
+      g.usage.reasoning_tokens = usage.reasoning_tokens;
     } else {
       // Cut short before the final chunk: one streamed chunk per token.
       estimate_prompt();

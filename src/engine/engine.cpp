@@ -254,6 +254,7 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
       result.ttft_ms = g.timings.ttft_ms;
     }
     result.usage.completion_tokens += g.usage.completion_tokens;
+    result.usage.reasoning_tokens += g.usage.reasoning_tokens;
   }
   result.used_learned_context = learned.has_value();
   result.latency_ms = MsSince(t0);

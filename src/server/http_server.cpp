@@ -257,6 +257,7 @@ void Server::Impl::ChatCompletions(const httplib::Request& req, httplib::Respons
                    {"completion_tokens", a.usage.completion_tokens},
                    {"total_tokens", a.usage.prompt_tokens + a.usage.completion_tokens},
                    {"prompt_tokens_details", {{"cached_tokens", a.usage.cached_tokens}}},
+                   {"completion_tokens_details", {{"reasoning_tokens", a.usage.reasoning_tokens}}},
                    {"sleeptime", st}};
       return out;
     }
@@ -274,7 +275,8 @@ void Server::Impl::ChatCompletions(const httplib::Request& req, httplib::Respons
     out.usage = {{"prompt_tokens", g.usage.prompt_tokens},
                  {"completion_tokens", g.usage.completion_tokens},
                  {"total_tokens", g.usage.prompt_tokens + g.usage.completion_tokens},
-                 {"prompt_tokens_details", {{"cached_tokens", g.usage.cached_tokens}}}};
+                 {"prompt_tokens_details", {{"cached_tokens", g.usage.cached_tokens}}},
+                 {"completion_tokens_details", {{"reasoning_tokens", g.usage.reasoning_tokens}}}};
     return out;
   };
 
