@@ -821,3 +821,27 @@ TEST(LangTraining, MultiQueryExamplesShareOnePrefix) {
   EXPECT_GT(followups, answer_queries / 2);           // most queries ride along another's prefix
   EXPECT_GT(answer_queries, total_queries * 9 / 10);  // few dropped for length
 }
+
+TEST(LangNotes, AnticipatedAnswersAreReadFromTheNotes) {
+  const std::string notes = " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Bob+Cid=17+34=51. Cid-Bob=34-17=17.";
+  EXPECT_EQ(AnticipatedAnswer("How many do Bob and Cid have together?", notes), 51);
+  EXPECT_EQ(AnticipatedAnswer("How many do Cid and Bob have together?", notes), 51);  // sums commute
+  EXPECT_EQ(AnticipatedAnswer("How many more does Cid have than Bob?", notes), 17);
+  EXPECT_FALSE(AnticipatedAnswer("How many more does Bob have than Cid?", notes).has_value());
+  EXPECT_FALSE(AnticipatedAnswer("How many do Ann and Cid have together?", notes).has_value());
+  EXPECT_FALSE(AnticipatedAnswer("How many does Cid have?", notes).has_value());
+  EXPECT_FALSE(AnticipatedAnswer("If Ann had 3 more, how many would Cid have?", notes).has_value());
+  // Every anticipation the generator renders is found with the right value.
+  int found = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const std::string n = RenderNotes(p, {2, seed});
+    for (const Query& q : p.queries) {
+      auto v = AnticipatedAnswer(q.text, n);
+      if (!v) continue;
+      ++found;
+      EXPECT_EQ(*v, q.answer) << q.text << " |" << n;
+    }
+  }
+  EXPECT_GT(found, 10);
+}

@@ -53,9 +53,13 @@ struct RunOptions {
   int verbosity = 0;
   int sleep_budget = 0;        // tokens per sleep pass (0: the engine's automatic budget)
   bool predictability = true;  // score log P(q | c) where the backend can
-  std::string work_dir;        // scratch store for the run
-  std::string records_path;    // items.jsonl, appended
-  bool resume = false;         // skip items complete in records_path
+  // Sleep condition: a query that c′ anticipated (for now: the demo
+  // language's "A+B=..."/"A-B=..." statements) is answered from c′ with zero
+  // test-time tokens and marked `anticipated`.
+  bool anticipation = true;
+  std::string work_dir;                                  // scratch store for the run
+  std::string records_path;                              // items.jsonl, appended
+  bool resume = false;                                   // skip items complete in records_path
   std::function<void(int done, int total)> on_progress;  // items
   const std::atomic<bool>* cancel = nullptr;             // checked between queries
 };

@@ -267,4 +267,10 @@ struct NotesScore {
 NotesScore ScoreNotes(const Problem& problem, std::string_view notes);
 double NotesAccuracy(const Problem& problem, std::string_view notes);
 
+// Anticipation: the answer to a combination question ("How many do Bob and
+// Cid have together?", "How many more does Cid have than Bob?") when the
+// notes anticipated it ("Bob+Cid=17+34=51."; a sum in either order), read
+// without any test-time tokens. nullopt for other questions or no match.
+std::optional<int64_t> AnticipatedAnswer(std::string_view question, std::string_view notes);
+
 }  // namespace sleeptime::lang

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "sleeptime/engine.h"
+#include "sleeptime/reasoning_language.h"
 #include "sleeptime/store.h"
 
 namespace sleeptime::eval {
@@ -177,6 +178,17 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
       }
       for (int b : options.budgets) {
         for (size_t qi = 0; qi < item.queries.size() && failed.ok() && !cancelled(); ++qi) {
+          if (options.anticipation) {
+            if (auto v = lang::AnticipatedAnswer(item.queries[qi].text, slept->learned.text)) {
+              ItemRecord r = Base(item, qi, "sleep", k, b, options.verbosity, pred[qi]);
+              r.anticipated = true;
+              r.answer = std::to_string(*v);
+              r.correct = AnswersMatch(r.answer, item.queries[qi].gold);
+              r.sleep_tokens = slept->completion_tokens;
+              recs.push_back(std::move(r));
+              continue;
+            }
+          }
           auto a = ask(item.queries[qi].text, b, true, 0, 0);
           if (!a.ok()) {
             failed = a.status();

@@ -153,6 +153,48 @@ NotesScore ScoreNotes(const Problem& problem, std::string_view notes) {
   return score;
 }
 
+std::optional<int64_t> AnticipatedAnswer(std::string_view question, std::string_view notes) {
+  // The two names of a combination question, and its operation.
+  auto between = [&](std::string_view pre, std::string_view mid, std::string_view post, std::string* a,
+                     std::string* b) {
+    if (question.substr(0, pre.size()) != pre) return false;
+    const size_t m = question.find(mid, pre.size());
+    if (m == std::string_view::npos || !question.ends_with(post)) return false;
+    *a = std::string(question.substr(pre.size(), m - pre.size()));
+    *b = std::string(question.substr(m + mid.size(), question.size() - post.size() - m - mid.size()));
+    return !a->empty() && !b->empty();
+  };
+  std::string a, b;
+  std::vector<std::string> labels;
+  if (between("How many do ", " and ", " have together?", &a, &b)) {
+    labels = {a + "+" + b, b + "+" + a};
+  } else if (between("How many more does ", " have than ", "?", &a, &b)) {
+    labels = {a + "-" + b};
+  } else {
+    return std::nullopt;
+  }
+  for (const std::string& label : labels) {
+    for (size_t pos = notes.find(label); pos != std::string_view::npos; pos = notes.find(label, pos + 1)) {
+      size_t p = 0;
+      if (!StatementStart(notes, pos, label, &p)) continue;
+      size_t end = p;
+      while (end < notes.size() && notes[end] != '\n' &&
+             !(notes[end] == '.' && (end + 1 >= notes.size() || !IsDigit(notes[end + 1]))))
+        ++end;
+      // The statement's last number is its result.
+      size_t d = end;
+      while (d > p && !IsDigit(notes[d - 1])) --d;
+      size_t s0 = d;
+      while (s0 > p && IsDigit(notes[s0 - 1])) --s0;
+      if (s0 == d || d - s0 > 18) continue;
+      int64_t v = 0;
+      for (size_t i = s0; i < d; ++i) v = v * 10 + (notes[i] - '0');
+      return v;
+    }
+  }
+  return std::nullopt;
+}
+
 double NotesAccuracy(const Problem& problem, std::string_view notes) {
   return ScoreNotes(problem, notes).accuracy();
 }

@@ -31,6 +31,7 @@ struct EvalCliOptions {
   std::string out = "sleeptime-eval";
   bool resume = false;
   bool no_predictability = false;
+  bool no_anticipation = false;
   std::string command;
 };
 
@@ -64,6 +65,8 @@ void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv) {
       ->capture_default_str();
   cmd->add_flag("--resume", o->resume, "continue from OUT/items.jsonl");
   cmd->add_flag("--no-predictability", o->no_predictability, "skip scoring log P(q | c)");
+  cmd->add_flag("--no-anticipation", o->no_anticipation,
+                "always ask, even when c′ anticipated the question with its answer");
   cmd->callback([&app, o] {
     app.run = [&app, o]() -> int {
       std::vector<eval::EvalItem> items;
@@ -89,6 +92,7 @@ void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv) {
       ro.sleep_budget = o->sleep_budget;
       ro.verbosity = o->verbosity;
       ro.predictability = !o->no_predictability;
+      ro.anticipation = !o->no_anticipation;
       ro.work_dir = (std::filesystem::path(o->out) / "work").string();
       ro.records_path = (std::filesystem::path(o->out) / "items.jsonl").string();
       ro.resume = o->resume;
