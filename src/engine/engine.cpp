@@ -93,19 +93,20 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   SleepResult result;
   std::string notes;
   int total = budget * options.passes;
-  for (int pass = 0; pass < options.passes; ++pass) {
+  // One generation of notes (a pass or a rewrite), its tokens counted, its
+  // trailing whitespace trimmed.
+  auto write_notes = [&](const Prompt& p, float temperature, uint32_t seed) -> Result<std::string> {
     GenerateOptions gen;
     gen.max_tokens = budget;
     gen.stop = templates_.sleep_stop;
-    // Identical greedy passes would add nothing: extra passes sample.
-    gen.temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
-    gen.seed = static_cast<uint32_t>(pass + 1);
+    gen.temperature = temperature;
+    gen.seed = seed;
     if (options.on_progress) {
       auto done_before = static_cast<int>(result.completion_tokens);
       gen.on_token = [&, done_before](int n) { options.on_progress(done_before + n, total); };
     }
     gen.should_continue = options.should_continue;
-    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(prompt, gen));
+    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(p, gen));
     if (g.finish == FinishReason::kCancelled) {
       return Status::Unavailable(options.cancel_reason ? options.cancel_reason() : "sleep cancelled");
     }
@@ -113,6 +114,12 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     result.completion_tokens += g.usage.completion_tokens;
     std::string text = g.text;
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    return text;
+  };
+  for (int pass = 0; pass < options.passes; ++pass) {
+    // Identical greedy passes would add nothing: extra passes sample.
+    const float temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
+    ST_ASSIGN_OR_RETURN(std::string text, write_notes(prompt, temperature, static_cast<uint32_t>(pass + 1)));
     if (pass > 0) notes += templates_.notes_separator;
     notes += text;
   }
@@ -121,28 +128,17 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   // replaces them.
   if (options.refine_rounds < 0) return Status::InvalidArgument("refine rounds must not be negative");
   for (int round = 0; round < options.refine_rounds && !result.converged; ++round) {
-    Prompt refine{"", sleep_text + notes + templates_.notes_separator};
+    const std::string text = sleep_text + notes + templates_.notes_separator;
+    Prompt refine{"", text};
     if (backend_->HasChatTemplate()) {
-      ST_ASSIGN_OR_RETURN(refine,
-                          backend_->RenderChat({{"user", sleep_text + notes + templates_.notes_separator}}));
+      ST_ASSIGN_OR_RETURN(refine, backend_->RenderChat({{"user", text}}));
     }
     ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(refine));
     if (n + budget > backend_->ContextWindow()) break;  // no room to rewrite: keep what we have
-    GenerateOptions gen;
-    gen.max_tokens = budget;
-    gen.stop = templates_.sleep_stop;
-    gen.should_continue = options.should_continue;
-    ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(refine, gen));
-    if (g.finish == FinishReason::kCancelled) {
-      return Status::Unavailable(options.cancel_reason ? options.cancel_reason() : "sleep cancelled");
-    }
-    result.prompt_tokens += g.usage.prompt_tokens - g.usage.cached_tokens;
-    result.completion_tokens += g.usage.completion_tokens;
-    std::string text = g.text;
-    while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+    ST_ASSIGN_OR_RETURN(std::string rewrite, write_notes(refine, 0.0f, 0));
     ++result.refine_rounds_run;
-    result.converged = text == notes;
-    notes = text;
+    result.converged = rewrite == notes;
+    notes = std::move(rewrite);
   }
   if (options.refine_rounds > 0 && options.require_convergence && !result.converged) {
     return Status::Unavailable("guard: max rewrite rounds (" + std::to_string(options.refine_rounds) +
