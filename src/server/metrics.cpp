@@ -40,33 +40,29 @@ std::string Metrics::Render(const Gauges& g) const {
   auto metric = [&](const char* name, const char* type, const char* help) {
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
   };
+  auto scalar = [&](const char* name, const char* type, const char* help, auto value) {
+    metric(name, type, help);
+    out += fmt::format("{} {}\n", name, value);
+  };
   metric("sleeptime_http_requests_total", "counter", "HTTP requests by route and status.");
   for (const auto& [key, n] : requests_)
     out += fmt::format("sleeptime_http_requests_total{{route=\"{}\",status=\"{}\"}} {}\n", key.first,
                        key.second, n);
-  metric("sleeptime_sleep_queue_depth", "gauge", "Sleep jobs waiting to run.");
-  out += fmt::format("sleeptime_sleep_queue_depth {}\n", g.queued_jobs);
-  metric("sleeptime_sleep_jobs_running", "gauge", "Sleep jobs running now.");
-  out += fmt::format("sleeptime_sleep_jobs_running {}\n", g.running_jobs);
-  metric("sleeptime_sleep_jobs_failed", "gauge", "Sleep jobs that ended failed (guards, errors).");
-  out += fmt::format("sleeptime_sleep_jobs_failed {}\n", g.failed_jobs);
-  metric("sleeptime_live_requests", "gauge", "Requests in flight.");
-  out += fmt::format("sleeptime_live_requests {}\n", g.live_requests);
-  metric("sleeptime_contexts", "gauge", "Contexts held.");
-  out += fmt::format("sleeptime_contexts {}\n", g.contexts);
-  metric("sleeptime_sleep_tokens_total", "counter", "Tokens generated at sleep time.");
-  out += fmt::format("sleeptime_sleep_tokens_total {}\n", totals_.sleep_tokens);
-  metric("sleeptime_test_tokens_total", "counter", "Tokens generated at test time (completions).");
-  out += fmt::format("sleeptime_test_tokens_total {}\n", totals_.test_tokens);
-  metric("sleeptime_prompt_tokens_total", "counter", "Prompt tokens of completions.");
-  out += fmt::format("sleeptime_prompt_tokens_total {}\n", totals_.prompt_tokens);
-  metric("sleeptime_cached_prompt_tokens_total", "counter",
-         "Prompt tokens restored from a KV state, not prefilled.");
-  out += fmt::format("sleeptime_cached_prompt_tokens_total {}\n", totals_.cached_tokens);
-  metric("sleeptime_completions_total", "counter", "Chat completions answered.");
-  out += fmt::format("sleeptime_completions_total {}\n", totals_.completions);
-  metric("sleeptime_completions_with_learned_context_total", "counter", "Completions answered from a c′.");
-  out += fmt::format("sleeptime_completions_with_learned_context_total {}\n", totals_.with_learned);
+  scalar("sleeptime_sleep_queue_depth", "gauge", "Sleep jobs waiting to run.", g.queued_jobs);
+  scalar("sleeptime_sleep_jobs_running", "gauge", "Sleep jobs running now.", g.running_jobs);
+  scalar("sleeptime_sleep_jobs_failed", "gauge", "Sleep jobs that ended failed (guards, errors).",
+         g.failed_jobs);
+  scalar("sleeptime_live_requests", "gauge", "Requests in flight.", g.live_requests);
+  scalar("sleeptime_contexts", "gauge", "Contexts held.", g.contexts);
+  scalar("sleeptime_sleep_tokens_total", "counter", "Tokens generated at sleep time.", totals_.sleep_tokens);
+  scalar("sleeptime_test_tokens_total", "counter", "Tokens generated at test time (completions).",
+         totals_.test_tokens);
+  scalar("sleeptime_prompt_tokens_total", "counter", "Prompt tokens of completions.", totals_.prompt_tokens);
+  scalar("sleeptime_cached_prompt_tokens_total", "counter",
+         "Prompt tokens restored from a KV state, not prefilled.", totals_.cached_tokens);
+  scalar("sleeptime_completions_total", "counter", "Chat completions answered.", totals_.completions);
+  scalar("sleeptime_completions_with_learned_context_total", "counter", "Completions answered from a c′.",
+         totals_.with_learned);
   metric("sleeptime_kv_hit_ratio", "gauge", "Share of completions whose prompt prefix KV state was reused.");
   out += fmt::format("sleeptime_kv_hit_ratio {:.6f}\n",
                      totals_.completions ? double(totals_.kv_reused) / double(totals_.completions) : 0.0);
