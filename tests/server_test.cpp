@@ -300,6 +300,16 @@ class SchedulerTest : public ServerTest {
     queue_ = std::move(SleepJobQueue::Open(dir_ + "/sleeptime.db")).value();
     engine_ = std::make_unique<Engine>(backend_.get(), store_.get(), DefaultPromptTemplates());
   }
+  // Starts `s`, runs one manual job for `id` to the end and returns it (the
+  // scheduler keeps running).
+  SleepJob RunManualJob(SleepScheduler& s, const std::string& id) {
+    EXPECT_TRUE(s.Start().ok());
+    EXPECT_TRUE(s.Trigger(id, "manual").ok());
+    EXPECT_TRUE(s.WaitIdle(std::chrono::seconds(60)));
+    auto job = queue_->Latest(id);
+    EXPECT_TRUE(job.ok() && *job);
+    return job.ok() && *job ? **job : SleepJob{};
+  }
   SchedulerOptions Quick() {
     SchedulerOptions o;
     o.idle_seconds = 0.05;
@@ -368,14 +378,10 @@ TEST_F(SchedulerTest, GuardsEndARunawayJobAsFailedWithTheReason) {
   SchedulerOptions o = Quick();
   o.max_sleep_tokens = 10;
   SleepScheduler s(engine_.get(), store_.get(), queue_.get(), o);
-  ASSERT_TRUE(s.Start().ok());
-  ASSERT_TRUE(s.Trigger("c", "manual").ok());
-  ASSERT_TRUE(s.WaitIdle(std::chrono::seconds(60)));
-  auto job = queue_->Latest("c");
-  ASSERT_TRUE(job.ok() && *job);
-  EXPECT_EQ((*job)->state, SleepJobState::kFailed);
-  EXPECT_NE((*job)->reason.find("max sleep tokens"), std::string::npos) << (*job)->reason;
-  EXPECT_LE((*job)->sleep_tokens, 10);
+  const SleepJob job = RunManualJob(s, "c");
+  EXPECT_EQ(job.state, SleepJobState::kFailed);
+  EXPECT_NE(job.reason.find("max sleep tokens"), std::string::npos) << job.reason;
+  EXPECT_LE(job.sleep_tokens, 10);
   // Not retried in a loop: the queue stays empty.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_EQ(queue_->CountByState()->at(SleepJobState::kQueued), 0);
@@ -401,14 +407,10 @@ TEST_F(SchedulerTest, RefinementThatDoesNotConvergeHitsTheRewriteGuard) {
   o.sleep_budget = 12;
   o.max_rewrite_rounds = 2;
   SleepScheduler s(engine_.get(), store_.get(), queue_.get(), o);
-  ASSERT_TRUE(s.Start().ok());
-  ASSERT_TRUE(s.Trigger("c", "manual").ok());
-  ASSERT_TRUE(s.WaitIdle(std::chrono::seconds(60)));
-  auto job = queue_->Latest("c");
-  ASSERT_TRUE(job.ok() && *job);
+  const SleepJob job = RunManualJob(s, "c");
   if (refined->converged) GTEST_SKIP() << "this model's notes converged; the guard cannot trip";
-  EXPECT_EQ((*job)->state, SleepJobState::kFailed);
-  EXPECT_NE((*job)->reason.find("max rewrite rounds (2)"), std::string::npos) << (*job)->reason;
+  EXPECT_EQ(job.state, SleepJobState::kFailed);
+  EXPECT_NE(job.reason.find("max rewrite rounds (2)"), std::string::npos) << job.reason;
   auto lc = store_->CurrentLearnedContext("c", backend_->ModelFingerprint());
   EXPECT_FALSE(lc.ok() && *lc);  // nothing stored for version 2
   s.Stop();
