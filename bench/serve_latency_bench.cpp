@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "bench_model.h"
 #include "sleeptime/engine.h"
 #include "sleeptime/llama_backend.h"
 #include "sleeptime/prompts.h"
@@ -58,18 +59,11 @@ int main(int argc, char** argv) {
     if (a == "--out") out = argv[i + 1];
     if (a == "--batch") n_batch = std::atoi(argv[i + 1]);
   }
-  const std::string dir =
-      (fs::temp_directory_path() / ("sleeptime-serve-bench-" + std::to_string(::getpid()))).string();
-  fs::create_directories(dir);
+  const std::string dir = bench::ScratchDir("sleeptime-serve-bench");
   if (model.empty()) {
-    RandomModelSpec spec;
-    spec.n_embd = 512;
-    spec.n_layer = 8;
-    spec.n_head = spec.n_head_kv = 8;
-    spec.n_ff = 1536;
-    spec.n_ctx_train = 2048;
-    model = dir + "/bench-model.gguf";
-    if (Status st = WriteRandomLlamaModel(spec, model); !st.ok()) return Fail(st);
+    auto written = bench::WriteBenchModel(dir, 2048);
+    if (!written.ok()) return Fail(written.status());
+    model = *written;
   }
   LlamaBackendOptions bo;
   bo.model_path = model;

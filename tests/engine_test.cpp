@@ -189,6 +189,66 @@ TEST_F(EngineTest, SeveralPassesConcatenateNotes) {
   EXPECT_EQ((*current)->id, three->learned.id);
 }
 
+TEST_F(EngineTest, ParallelCandidatesEqualSequentialOnes) {
+  auto wide = OpenTestBackend(TinyModelPath(), dir_ + "/kv-wide", 2048, 3);
+  ASSERT_NE(wide, nullptr);
+  Engine engine(wide.get(), store_.get(), DefaultPromptTemplates());
+  SleepOptions so = Sleeping(12, 3);
+  so.parallel = 1;
+  auto one_at_a_time = engine.Sleep("apples", so);
+  so.parallel = 3;
+  auto at_once = engine.Sleep("apples", so);
+  so.parallel = 0;
+  auto automatic = engine.Sleep("apples", so);
+  ASSERT_TRUE(one_at_a_time.ok() && at_once.ok() && automatic.ok());
+  EXPECT_EQ(one_at_a_time->parallel, 1);
+  EXPECT_EQ(at_once->parallel, 3);
+  EXPECT_EQ(automatic->parallel, 3);  // the backend's slots
+  // Candidate i samples with seed i + 1 wherever it runs: the same c′.
+  EXPECT_EQ(at_once->learned.text, one_at_a_time->learned.text);
+  EXPECT_EQ(at_once->completion_tokens, one_at_a_time->completion_tokens);
+  EXPECT_EQ(automatic->learned.text, one_at_a_time->learned.text);
+  so.parallel = -1;
+  EXPECT_EQ(engine.Sleep("apples", so).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST_F(EngineTest, MergeWritesOneNotesFromTheCandidates) {
+  SleepOptions so = Sleeping(12, 2);
+  auto concatenated = engine_->Sleep("apples", so);
+  so.combine = CombineMode::kMerge;
+  auto merged = engine_->Sleep("apples", so);
+  ASSERT_TRUE(concatenated.ok() && merged.ok());
+  EXPECT_FALSE(concatenated->merged);
+  EXPECT_TRUE(merged->merged);
+  // The same two candidates (same seeds), then one more generation of at
+  // most the budget that read them; its text is the c′.
+  EXPECT_GT(merged->completion_tokens, concatenated->completion_tokens);
+  EXPECT_LE(merged->completion_tokens, concatenated->completion_tokens + 12);
+  EXPECT_NE(merged->learned.text, concatenated->learned.text);
+  EXPECT_NE(merged->learned.settings_json.find("\"combine\":\"merge\""), std::string::npos)
+      << merged->learned.settings_json;
+  // One candidate has nothing to merge.
+  so.passes = 1;
+  auto single = engine_->Sleep("apples", so);
+  ASSERT_TRUE(single.ok());
+  EXPECT_FALSE(single->merged);
+}
+
+TEST_F(EngineTest, AMergeThatDoesNotFitKeepsTheCandidatesJoined) {
+  auto small = OpenTestBackend(TinyModelPath(), dir_ + "/kv-small", 640);
+  ASSERT_NE(small, nullptr);
+  Engine engine(small.get(), store_.get(), DefaultPromptTemplates());
+  // The sleep prompt takes ~445 of the 640 tokens: a candidate fits, the
+  // merge prompt (as long, plus the candidates) with its budget does not.
+  SleepOptions so = Sleeping(150, 2);
+  so.combine = CombineMode::kMerge;
+  auto r = engine.Sleep("apples", so);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  if (r->completion_tokens < 2 * 30) GTEST_SKIP() << "the candidates ended early; the merge prompt fits";
+  EXPECT_FALSE(r->merged);
+  EXPECT_NE(r->learned.settings_json.find("did not fit"), std::string::npos) << r->learned.settings_json;
+}
+
 }  // namespace
 
 namespace {

@@ -25,7 +25,10 @@
 #include <thread>
 
 #include "backend/openai_protocol.h"
+#include "sleeptime/demo_eval.h"
+#include "sleeptime/engine.h"
 #include "sleeptime/reasoning_language.h"
+#include "sleeptime/store.h"
 #include "support/test_model.h"
 
 namespace fs = std::filesystem;
@@ -606,6 +609,33 @@ TEST_F(OpenAIBackendLlamaServerTest, ConcurrentCallsAgree) {
   }
   for (auto& t : threads) t.join();
   for (const auto& t : texts) EXPECT_EQ(t, want->text);
+}
+
+// Sleep-time scaling over a remote server: the k candidates go out as
+// concurrent requests, and a merge is one more request that reads them.
+TEST_F(OpenAIBackendLlamaServerTest, EngineWritesCandidatesAsConcurrentRequestsAndMerges) {
+  const std::string dir = MakeTempDir("openai-engine");
+  auto store = Store::Open(dir + "/db.sqlite");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Engine engine(backend_.get(), store->get(), lang::DemoPromptTemplates());
+  const auto problem = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, 3));
+  ASSERT_TRUE((*store)->PutContext("c", lang::RenderContext(problem)).ok());
+  SleepOptions so;
+  so.budget = 24;
+  so.passes = 2;
+  auto concatenated = engine.Sleep("c", so);
+  ASSERT_TRUE(concatenated.ok()) << concatenated.status().ToString();
+  EXPECT_EQ(concatenated->parallel, 2);  // min(k, the backend's max_parallel)
+  EXPECT_NE(concatenated->learned.text.find(lang::kNotesSeparator), std::string::npos)
+      << concatenated->learned.text;
+  so.combine = CombineMode::kMerge;
+  auto merged = engine.Sleep("c", so);
+  ASSERT_TRUE(merged.ok()) << merged.status().ToString();
+  EXPECT_TRUE(merged->merged);
+  EXPECT_EQ(merged->learned.text.find(lang::kNotesSeparator), std::string::npos) << merged->learned.text;
+  EXPECT_GT(merged->completion_tokens, 0);
+  store->reset();
+  fs::remove_all(dir);
 }
 
 TEST_F(OpenAIBackendLlamaServerTest, ChatEndpoint) {

@@ -90,3 +90,23 @@ TEST(Templates, ModelMetadataThenDirectoryOverride) {
   ASSERT_TRUE(both.ok());
   EXPECT_EQ(both->question, user.question);  // the directory wins over the model
 }
+
+TEST(Templates, AModelWithItsOwnSleepPromptMergesByContinuingIt) {
+  auto own_sleep = [](const std::string& name) -> std::optional<std::string> {
+    if (name == "sleep") return "{{context}}\nNOTES:";
+    if (name == "notes_separator") return "\nNOTES:";
+    return std::nullopt;
+  };
+  auto t = LoadPromptTemplates(own_sleep, "");
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->merge, "{{context}}\nNOTES:{{candidates}}\nNOTES:");
+  // A model that also carries a merge prompt keeps it; one without a sleep
+  // prompt keeps the instruction-style default.
+  auto own_merge = [&](const std::string& name) -> std::optional<std::string> {
+    if (name == "merge") return "M {{candidates}}";
+    return own_sleep(name);
+  };
+  EXPECT_EQ(LoadPromptTemplates(own_merge, "")->merge, "M {{candidates}}");
+  EXPECT_EQ(LoadPromptTemplates("")->merge, DefaultPromptTemplates().merge);
+  EXPECT_NE(DefaultPromptTemplates().merge.find("{{candidates}}"), std::string::npos);
+}

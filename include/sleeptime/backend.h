@@ -115,6 +115,9 @@ class YieldScope {
   YieldScope& operator=(const YieldScope&) = delete;
   // Called by backends between decode batches; a no-op without a scope.
   static void Point();
+  // The innermost scope's function on this thread (empty without a scope):
+  // work fanned out to other threads installs it there, so it yields too.
+  static std::function<void()> Current();
 
  private:
   std::function<void()> yield_;
@@ -130,6 +133,10 @@ class Backend {
   virtual std::string ModelDescription() const = 0;
   // Tokens one prompt plus its generation may use.
   virtual int ContextWindow() const = 0;
+  // Generations this backend runs at the same time (its slots, or the
+  // requests it lets be in flight at once). Callers that fan out — k sleep
+  // candidates — use at most this many threads; more would only queue.
+  virtual int MaxParallel() const { return 1; }
   // A string value of the model's metadata (GGUF key), if present.
   virtual std::optional<std::string> ModelMetadata(const std::string& key) const = 0;
 

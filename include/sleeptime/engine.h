@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sleeptime/backend.h"
@@ -30,11 +31,24 @@ struct EngineOptions {
   int answer_reserve = 8;
 };
 
+// How k > 1 sleep candidates become one c′.
+enum class CombineMode {
+  kConcatenate,  // joined with the notes separator
+  kMerge,        // one more generation from the `merge` template reads them all and writes c′
+};
+const char* CombineModeName(CombineMode mode);  // "concat", "merge"
+std::optional<CombineMode> ParseCombineMode(std::string_view name);
+
 struct SleepOptions {
   // Generated tokens per pass; 0: as much as leaves half of the model's
   // remaining window for the questions, at most 512.
   int budget = 0;
-  int passes = 1;  // k independent c′, concatenated (sleep-time scaling)
+  int passes = 1;  // k independent c′ candidates (sleep-time scaling)
+  CombineMode combine = CombineMode::kConcatenate;
+  // Candidates generated at the same time; 0: as many as the backend runs
+  // in parallel (Backend::MaxParallel). The result does not depend on it:
+  // candidate i always samples with seed i + 1.
+  int parallel = 0;
   // Rounds of refinement after the passes: the model continues the sleep
   // prompt after its own notes and the rewrite replaces them; it stops early
   // when a round reproduces the notes it was given (converged).
@@ -64,6 +78,10 @@ struct SleepResult {
   double kv_prefill_ms = 0;
   int refine_rounds_run = 0;
   bool converged = false;  // a refinement round reproduced its input
+  int parallel = 1;        // candidates that were generated at the same time
+  // CombineMode::kMerge: the candidates were merged (false when the merge
+  // prompt did not fit the window; they are then concatenated).
+  bool merged = false;
 };
 
 struct AskOptions {

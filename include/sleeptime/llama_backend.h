@@ -36,6 +36,7 @@ class LlamaBackend : public Backend {
   const std::string& ModelFingerprint() const override;
   std::string ModelDescription() const override;
   int ContextWindow() const override;
+  int MaxParallel() const override;  // the slots
   std::optional<std::string> ModelMetadata(const std::string& key) const override;
   Result<std::vector<Token>> Tokenize(std::string_view text, bool add_bos) const override;
   Result<int64_t> CountTokens(const Prompt& prompt) const override;

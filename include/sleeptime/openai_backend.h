@@ -72,6 +72,9 @@ struct OpenAIBackendOptions {
   // A JSON object merged into every generation request body (server-specific
   // parameters such as vLLM's "top_k"); must parse as an object.
   std::string extra_body_json;
+  // Requests one fan-out (k sleep candidates) may have in flight at once;
+  // match the server's parallel slots (llama-server -np).
+  int max_parallel = 4;
 };
 
 class OpenAIBackend : public Backend {
@@ -86,6 +89,7 @@ class OpenAIBackend : public Backend {
   const std::string& ModelFingerprint() const override;
   std::string ModelDescription() const override;
   int ContextWindow() const override;
+  int MaxParallel() const override;  // options.max_parallel
   // Always nullopt: the APIs expose no model metadata.
   std::optional<std::string> ModelMetadata(const std::string& key) const override;
   Result<std::vector<Token>> Tokenize(std::string_view text, bool add_bos) const override;

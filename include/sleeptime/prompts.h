@@ -21,6 +21,7 @@ namespace sleeptime {
 
 struct PromptTemplates {
   std::string sleep;                    // {{context}} -> prompt that makes the model write c′
+  std::string merge;                    // {{context}} {{candidates}} -> one c′ from k candidates
   std::string answer_prefix;            // {{context}}: prefix when answering from c alone
   std::string answer_prefix_notes;      // {{context}} {{notes}}: prefix when answering from c′
   std::string question;                 // {{query}} {{verbosity}}: the per-query suffix
@@ -41,7 +42,10 @@ Result<PromptTemplates> LoadPromptTemplates(const std::string& dir);
 // (names as in FileNames(); stop lists one per line, "\n" for a newline).
 PromptTemplates OverridePromptTemplates(
     PromptTemplates base, const std::function<std::optional<std::string>(const std::string&)>& lookup);
-// Loads in the documented order: defaults, model metadata, then `dir`.
+// Loads in the documented order: defaults, model metadata, then `dir`. A
+// model that carries its own sleep prompt but no merge prompt merges by
+// continuing its sleep prompt after the candidates (sleep + "{{candidates}}"
+// + notes_separator): the instruction-style default would mean nothing to it.
 Result<PromptTemplates> LoadPromptTemplates(
     const std::function<std::optional<std::string>(const std::string&)>& model_metadata,
     const std::string& dir);

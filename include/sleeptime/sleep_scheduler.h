@@ -8,6 +8,9 @@
 // keep priority while a job runs: the job's decode loop blocks between steps
 // while any live request is in flight (LiveRequest), and resumes after.
 //
+// A job writes its k candidates on up to sleep_parallel slots at once; live
+// requests then get the remaining model_slots (see SchedulerOptions).
+//
 // Guards end a runaway job as failed, with the reason kept on the job: the
 // total sleep tokens, the job's active (non-yielding) wall time, and
 // refinement that does not converge within max_rewrite_rounds. A failed
@@ -38,8 +41,16 @@ struct SchedulerOptions {
   int sleep_every_n_queries = 5;  // queue a job every N queries to a context (0: never; Letta uses 5)
   bool sleep_when_idle = true;    // idle trigger: contexts without a c′ for their version
   int sleep_budget = 0;           // tokens per pass (0: the engine's automatic budget)
-  int sleep_passes = 1;           // k independent c′ candidates, concatenated
-  int refine_rounds = 0;          // rounds of refinement after the passes (until converged)
+  int sleep_passes = 1;           // k independent c′ candidates
+  CombineMode sleep_combine = CombineMode::kConcatenate;  // how k > 1 candidates become c′
+  int sleep_parallel = 1;  // candidates a job writes at the same time (each holds a model slot)
+  // The backend's slots (0: no limit). Live requests use at most this many at
+  // once, and sleep_parallel fewer while a job runs: a job keeps its slots
+  // while it yields, so without the cap enough concurrent live requests would
+  // wait for a slot held by a job that waits for them. sleep_parallel is
+  // capped at model_slots - 1.
+  int model_slots = 0;
+  int refine_rounds = 0;  // rounds of refinement after the passes (until converged)
   // Guard: refine until converged, failing the job when that has not
   // happened after this many rounds (0: off; refine_rounds applies).
   int max_rewrite_rounds = 0;
@@ -67,6 +78,7 @@ class SleepScheduler {
 
    private:
     SleepScheduler* s_;
+    bool holds_slot_ = false;
   };
 
   Result<SleepJob> Trigger(const std::string& context_id, const std::string& trigger);
@@ -89,6 +101,8 @@ class SleepScheduler {
   void RunJob(const SleepJob& job);
   void EnqueueIdleContexts();
   bool IdleLongEnough() const;
+  int SleepParallel() const;  // options_.sleep_parallel within its cap
+  int LiveSlotsFree() const;  // requires mu_
 
   Engine* engine_;
   Store* store_;
@@ -101,6 +115,7 @@ class SleepScheduler {
   bool started_ = false;
   bool stopping_ = false;
   std::atomic<int> live_{0};
+  int live_in_model_ = 0;  // live requests holding one of model_slots (guarded by mu_)
   std::atomic<bool> sleeping_{false};
   std::atomic<int64_t> yields_{0};
   double yielded_ms_ = 0;

@@ -18,6 +18,10 @@ void YieldScope::Point() {
   if (g_yield_scope && g_yield_scope->yield_) g_yield_scope->yield_();
 }
 
+std::function<void()> YieldScope::Current() {
+  return g_yield_scope ? g_yield_scope->yield_ : std::function<void()>();
+}
+
 const char* FinishReasonName(FinishReason f) {
   switch (f) {
     case FinishReason::kStop:

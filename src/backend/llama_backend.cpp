@@ -367,6 +367,10 @@ int LlamaBackend::ContextWindow() const {
   return impl_->n_ctx;
 }
 
+int LlamaBackend::MaxParallel() const {
+  return impl_->options.n_slots;
+}
+
 std::optional<std::string> LlamaBackend::ModelMetadata(const std::string& key) const {
   int32_t n = llama_model_meta_val_str(impl_->model.get(), key.c_str(), nullptr, 0);
   if (n < 0) return std::nullopt;

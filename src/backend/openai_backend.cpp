@@ -607,6 +607,10 @@ int OpenAIBackend::ContextWindow() const {
   return impl_->ContextWindow();
 }
 
+int OpenAIBackend::MaxParallel() const {
+  return std::max(1, impl_->options.max_parallel);
+}
+
 std::optional<std::string> OpenAIBackend::ModelMetadata(const std::string&) const {
   return std::nullopt;
 }

@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "engine/fan_out.h"
 #include "sleeptime/hash.h"
 
 namespace sleeptime {
@@ -44,6 +47,16 @@ std::string ContextBody(const Context& context) {
 }
 
 }  // namespace
+
+const char* CombineModeName(CombineMode mode) {
+  return mode == CombineMode::kMerge ? "merge" : "concat";
+}
+
+std::optional<CombineMode> ParseCombineMode(std::string_view name) {
+  if (name == "concat") return CombineMode::kConcatenate;
+  if (name == "merge") return CombineMode::kMerge;
+  return std::nullopt;
+}
 
 Engine::Engine(Backend* backend, Store* store, PromptTemplates templates, EngineOptions options)
     : backend_(backend), store_(store), templates_(std::move(templates)), options_(options) {}
@@ -90,38 +103,84 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
         static_cast<int>(std::clamp<int64_t>((backend_->ContextWindow() - n) / 2, 1, kDefaultSleepBudget));
   }
   ST_RETURN_IF_ERROR(CheckFits(backend_, context, prompt, budget, ""));
+  if (options.parallel < 0)
+    return Status::InvalidArgument("sleep parallelism must not be negative (0: automatic)");
   SleepResult result;
-  std::string notes;
-  int total = budget * options.passes;
-  // One generation of notes (a pass or a rewrite), its tokens counted, its
-  // trailing whitespace trimmed.
-  auto write_notes = [&](const Prompt& p, float temperature, uint32_t seed) -> Result<std::string> {
+  const bool merging = options.combine == CombineMode::kMerge && options.passes > 1;
+  const int total = budget * (options.passes + (merging ? 1 : 0));
+  // Candidates may be written on several threads at once: the counts and the
+  // progress callback are shared.
+  std::mutex mu;
+  int progress = 0;  // tokens generated so far, all generations (guarded by mu)
+  // One generation of notes (a candidate, a merge or a rewrite), its tokens
+  // counted, its trailing whitespace trimmed.
+  auto write_notes = [&](const Prompt& p, float temperature, uint32_t seed,
+                         int max_tokens) -> Result<std::string> {
     GenerateOptions gen;
-    gen.max_tokens = budget;
+    gen.max_tokens = max_tokens;
     gen.stop = templates_.sleep_stop;
     gen.temperature = temperature;
     gen.seed = seed;
     if (options.on_progress) {
-      auto done_before = static_cast<int>(result.completion_tokens);
-      gen.on_token = [&, done_before](int n) { options.on_progress(done_before + n, total); };
+      auto reported = std::make_shared<int>(0);
+      gen.on_token = [&, reported](int n) {
+        std::lock_guard<std::mutex> lock(mu);
+        progress += n - *reported;
+        *reported = n;
+        options.on_progress(progress, total);
+      };
     }
     gen.should_continue = options.should_continue;
     ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(p, gen));
     if (g.finish == FinishReason::kCancelled) {
       return Status::Unavailable(options.cancel_reason ? options.cancel_reason() : "sleep cancelled");
     }
-    result.prompt_tokens += g.usage.prompt_tokens - g.usage.cached_tokens;
-    result.completion_tokens += g.usage.completion_tokens;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      result.prompt_tokens += g.usage.prompt_tokens - g.usage.cached_tokens;
+      result.completion_tokens += g.usage.completion_tokens;
+    }
     std::string text = g.text;
     while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
     return text;
   };
-  for (int pass = 0; pass < options.passes; ++pass) {
-    // Identical greedy passes would add nothing: extra passes sample.
-    const float temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
-    ST_ASSIGN_OR_RETURN(std::string text, write_notes(prompt, temperature, static_cast<uint32_t>(pass + 1)));
-    if (pass > 0) notes += templates_.notes_separator;
-    notes += text;
+
+  // The k candidates, in parallel where the backend allows. Identical greedy
+  // candidates would add nothing: with k > 1 they sample.
+  const float temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
+  result.parallel =
+      std::min(options.passes, options.parallel > 0 ? options.parallel : backend_->MaxParallel());
+  ST_ASSIGN_OR_RETURN(std::vector<std::string> candidates,
+                      FanOut(options.passes, result.parallel, [&](int i) {
+                        return write_notes(prompt, temperature, static_cast<uint32_t>(i + 1), budget);
+                      }));
+  std::string notes;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (i > 0) notes += templates_.notes_separator;
+    notes += candidates[i];
+  }
+  if (merging) {
+    const std::string text =
+        RenderTemplate(templates_.merge, {{"context", ContextBody(context)}, {"candidates", notes}});
+    Prompt merge{"", text};
+    if (backend_->HasChatTemplate()) {
+      ST_ASSIGN_OR_RETURN(merge, backend_->RenderChat({{"user", text}}));
+    }
+    ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(merge));
+    // The merge may use less than the sleep budget when the window is tight,
+    // but at least what the longest candidate took: a merge cut shorter than
+    // one candidate would lose what they found. Else the concatenation stays
+    // (merged is false).
+    int64_t longest = 0;
+    for (const std::string& c : candidates) {
+      ST_ASSIGN_OR_RETURN(int64_t t, backend_->CountTokens(Prompt{"", c}));
+      longest = std::max(longest, std::min<int64_t>(t, budget));  // re-tokenized text may count more
+    }
+    const int64_t merge_budget = std::min<int64_t>(budget, backend_->ContextWindow() - n);
+    if (merge_budget >= std::max<int64_t>(1, longest)) {
+      ST_ASSIGN_OR_RETURN(notes, write_notes(merge, 0.0f, 0, static_cast<int>(merge_budget)));
+      result.merged = true;
+    }
   }
 
   // Refinement: continue the sleep prompt after the notes so far; the rewrite
@@ -135,7 +194,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
     }
     ST_ASSIGN_OR_RETURN(int64_t n, backend_->CountTokens(refine));
     if (n + budget > backend_->ContextWindow()) break;  // no room to rewrite: keep what we have
-    ST_ASSIGN_OR_RETURN(std::string rewrite, write_notes(refine, 0.0f, 0));
+    ST_ASSIGN_OR_RETURN(std::string rewrite, write_notes(refine, 0.0f, 0, budget));
     ++result.refine_rounds_run;
     result.converged = rewrite == notes;
     notes = std::move(rewrite);
@@ -152,12 +211,15 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   lc.model = backend_->ModelFingerprint();
   lc.sleep_prompt_tokens = result.prompt_tokens;
   lc.sleep_completion_tokens = result.completion_tokens;
-  lc.settings_json = nlohmann::json{{"budget", budget},
-                                    {"passes", options.passes},
-                                    {"refine_rounds", result.refine_rounds_run},
-                                    {"temperature", options.temperature},
-                                    {"template_sha256", Sha256Hex(templates_.sleep)}}
-                         .dump();
+  lc.settings_json =
+      nlohmann::json{
+          {"budget", budget},
+          {"passes", options.passes},
+          {"combine", merging ? (result.merged ? "merge" : "concat (merge did not fit)") : "concat"},
+          {"refine_rounds", result.refine_rounds_run},
+          {"temperature", options.temperature},
+          {"template_sha256", Sha256Hex(templates_.sleep)}}
+          .dump();
   // The answer prefix built from c′ is known now: prefill it while idle so a
   // query pays only for its own tokens.
   ST_ASSIGN_OR_RETURN(Prompt answer, AnswerPrompt(context, lc, "", 0));

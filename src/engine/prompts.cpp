@@ -10,13 +10,22 @@ namespace sleeptime {
 namespace {
 
 // The wording follows the paper's prompts: sleep time asks for derived
-// quantities and anticipated questions; verbosity 0 asks the model to trust
+// quantities and anticipated questions (in the "Q:"/"A:" form that the
+// eval's anticipation matcher reads); verbosity 0 asks the model to trust
 // the notes and answer in one sentence, 4 to re-check step by step.
 constexpr const char* kSleep =
     "You will be asked questions about the context below later, but not yet. Think about it now:\n"
     "work out every quantity and fact that can be derived from it, show each calculation once, and\n"
-    "list likely questions with their answers. Write concise notes that make later questions quick.\n\n"
+    "list likely questions with their answers, each as a line \"Q: <question>\" and a line\n"
+    "\"A: <answer>\". Write concise notes that make later questions quick.\n\n"
     "Context:\n{{context}}\n\nNotes:\n";
+// Merging k candidates (sleep-time scaling): one rewrite that keeps what they
+// agree on and settles what they do not, rather than k-fold repetition.
+constexpr const char* kMerge =
+    "Below are a context and several sets of notes written about it independently. Merge them into\n"
+    "one set of notes: keep every result they agree on, settle each disagreement by working it out\n"
+    "again from the context, and drop repetition. Write only the merged notes.\n\n"
+    "Context:\n{{context}}\n\nNotes written independently:\n{{candidates}}\n\nMerged notes:\n";
 constexpr const char* kAnswerPrefix = "Context:\n{{context}}\n\n";
 constexpr const char* kAnswerPrefixNotes =
     "Context:\n{{context}}\n\nNotes (worked out earlier):\n{{notes}}\n\n";
@@ -62,6 +71,7 @@ std::string EscapeLines(const std::vector<std::string>& items) {
 std::vector<std::pair<std::string, std::string*>> TextFields(PromptTemplates& t) {
   std::vector<std::pair<std::string, std::string*>> f = {
       {"sleep", &t.sleep},
+      {"merge", &t.merge},
       {"answer_prefix", &t.answer_prefix},
       {"answer_prefix_notes", &t.answer_prefix_notes},
       {"question", &t.question},
@@ -86,6 +96,7 @@ std::vector<std::string> PromptTemplates::FileNames() {
 PromptTemplates DefaultPromptTemplates() {
   PromptTemplates t;
   t.sleep = kSleep;
+  t.merge = kMerge;
   t.answer_prefix = kAnswerPrefix;
   t.answer_prefix_notes = kAnswerPrefixNotes;
   t.question = kQuestion;
@@ -115,6 +126,8 @@ Result<PromptTemplates> LoadPromptTemplates(
     const std::function<std::optional<std::string>(const std::string&)>& model_metadata,
     const std::string& dir) {
   PromptTemplates t = OverridePromptTemplates(DefaultPromptTemplates(), model_metadata);
+  if (model_metadata("sleep") && !model_metadata("merge"))
+    t.merge = t.sleep + "{{candidates}}" + t.notes_separator;
   if (dir.empty()) return t;
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return Status::NotFound("template directory not found: " + dir);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace sleeptime {
 
 using Clock = std::chrono::steady_clock;
@@ -40,9 +42,14 @@ void SleepScheduler::Stop() {
 
 SleepScheduler::LiveRequest::LiveRequest(SleepScheduler* s) : s_(s) {
   if (!s_) return;
-  std::lock_guard<std::mutex> lock(s_->mu_);
-  ++s_->live_;
+  std::unique_lock<std::mutex> lock(s_->mu_);
+  ++s_->live_;  // first, so that a running job yields while we wait for a slot
   s_->last_activity_ = Clock::now();
+  if (s_->options_.model_slots > 0) {
+    s_->cv_.wait(lock, [&] { return s_->LiveSlotsFree() > 0 || s_->stopping_; });
+    ++s_->live_in_model_;
+    holds_slot_ = true;
+  }
 }
 
 SleepScheduler::LiveRequest::~LiveRequest() {
@@ -50,9 +57,20 @@ SleepScheduler::LiveRequest::~LiveRequest() {
   {
     std::lock_guard<std::mutex> lock(s_->mu_);
     --s_->live_;
+    if (holds_slot_) --s_->live_in_model_;
     s_->last_activity_ = Clock::now();
   }
   s_->cv_.notify_all();
+}
+
+int SleepScheduler::SleepParallel() const {
+  const int p = std::max(1, options_.sleep_parallel);
+  return options_.model_slots > 0 ? std::max(1, std::min(p, options_.model_slots - 1)) : p;
+}
+
+int SleepScheduler::LiveSlotsFree() const {
+  const int held_by_job = sleeping_.load() ? SleepParallel() : 0;
+  return options_.model_slots - held_by_job - live_in_model_;
 }
 
 Result<SleepJob> SleepScheduler::Trigger(const std::string& context_id, const std::string& trigger) {
@@ -133,29 +151,40 @@ void SleepScheduler::RunJob(const SleepJob& job) {
   sleeping_ = true;
   const auto start = Clock::now();
   double yielded_this_job_ms = 0;
-  int done_tokens = 0;
+  std::atomic<int> done_tokens{0};  // written by the candidates' threads, read by the guards
   std::string cancel_reason;
 
   SleepOptions so;
   so.budget = options_.sleep_budget;
   so.passes = std::max(1, options_.sleep_passes);
+  so.combine = options_.sleep_combine;
+  so.parallel = SleepParallel();
   if (options_.max_rewrite_rounds > 0) {
     so.refine_rounds = options_.max_rewrite_rounds;
     so.require_convergence = true;
   } else {
     so.refine_rounds = std::max(0, options_.refine_rounds);
   }
-  so.on_progress = [&](int done, int) { done_tokens = done; };
-  so.should_continue = [&]() {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (live_.load() > 0 && !stopping_) {  // yield the compute to live requests
-      ++yields_;
-      const auto t0 = Clock::now();
-      cv_.wait(lock, [&] { return live_.load() == 0 || stopping_; });
-      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  // Blocks while live requests are in flight. The job's candidate threads may
+  // pause at once: the time counts while at least one is paused, not once
+  // per thread, so the active-time guard and sleep_yielded_ms stay wall time.
+  int pausing = 0;
+  Clock::time_point pause_start;
+  auto pause = [&](std::unique_lock<std::mutex>& lock) {
+    if (live_.load() == 0 || stopping_) return;
+    ++yields_;
+    if (pausing++ == 0) pause_start = Clock::now();
+    cv_.wait(lock, [&] { return live_.load() == 0 || stopping_; });
+    if (--pausing == 0) {
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - pause_start).count();
       yielded_ms_ += ms;
       yielded_this_job_ms += ms;
     }
+  };
+  so.on_progress = [&](int done, int) { done_tokens = done; };
+  so.should_continue = [&]() {
+    std::unique_lock<std::mutex> lock(mu_);
+    pause(lock);  // yield the compute to live requests
     if (stopping_) {
       cancel_reason = "interrupted by shutdown";
       return false;
@@ -180,13 +209,7 @@ void SleepScheduler::RunJob(const SleepJob& job) {
   // between batches.
   YieldScope yield_prefills([&] {
     std::unique_lock<std::mutex> lock(mu_);
-    if (live_.load() == 0 || stopping_) return;
-    ++yields_;
-    const auto t0 = Clock::now();
-    cv_.wait(lock, [&] { return live_.load() == 0 || stopping_; });
-    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-    yielded_ms_ += ms;
-    yielded_this_job_ms += ms;
+    pause(lock);
   });
   auto result = engine_->Sleep(job.context_id, so);
   if (result.ok()) {
@@ -205,8 +228,11 @@ void SleepScheduler::RunJob(const SleepJob& job) {
     (void)queue_->Finish(job.id, SleepJobState::kFailed, result.status().message(), "", done_tokens);
     spdlog::warn("sleep: '{}' failed: {}", job.context_id, result.status().message());
   }
-  if (on_sleep_tokens_) on_sleep_tokens_(result.ok() ? result->completion_tokens : done_tokens);
-  sleeping_ = false;
+  if (on_sleep_tokens_) on_sleep_tokens_(result.ok() ? result->completion_tokens : done_tokens.load());
+  {
+    std::lock_guard<std::mutex> lock(mu_);  // live requests waiting for a slot re-check under mu_
+    sleeping_ = false;
+  }
   cv_.notify_all();
 }
 

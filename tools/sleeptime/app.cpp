@@ -1,5 +1,6 @@
 #include "app.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -60,6 +61,7 @@ Result<Backend*> App::backend() {
     oo.model = opts.api_model;
     oo.context_window = opts.openai_ctx;
     oo.use_completions_endpoint = !opts.openai_chat;
+    oo.max_parallel = std::max(1, opts.slots);
     if (oo.base_url.empty()) return Status::InvalidArgument("--backend openai needs --base-url URL");
     ST_ASSIGN_OR_RETURN(backend_, OpenAIBackend::Create(oo));
   } else if (!backend_ && opts.backend != "llama") {

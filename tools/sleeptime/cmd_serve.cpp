@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
 #include <thread>
@@ -49,6 +50,8 @@ void AddServeCommand(CLI::App& cli, App& app) {
   auto keys = std::make_shared<std::vector<std::string>>();
   auto slots = std::make_shared<int>(4);
   auto batch = std::make_shared<int>(128);
+  auto combine = std::make_shared<std::string>("concat");
+  auto sleep_parallel = std::make_shared<int>(0);
   cmd->add_option("--host", o->host, "address to listen on")
       ->envname("SLEEPTIME_HOST")
       ->capture_default_str();
@@ -82,7 +85,15 @@ void AddServeCommand(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--sleep-budget", s.sleep_budget, "tokens per sleep pass (0: automatic)")
       ->capture_default_str();
-  cmd->add_option("--sleep-passes", s.sleep_passes, "independent c′ candidates per job, concatenated (k)")
+  cmd->add_option("--sleep-passes", s.sleep_passes, "independent c′ candidates per job (k)")
+      ->capture_default_str();
+  cmd->add_option("--sleep-combine", *combine,
+                  "how k > 1 candidates become c′: concat (joined) or merge (one more generation reads them "
+                  "all and writes c′)")
+      ->check(CLI::IsMember({"concat", "merge"}))
+      ->capture_default_str();
+  cmd->add_option("--sleep-parallel", *sleep_parallel,
+                  "candidates written at the same time, each on a slot (0: min(k, slots - 1))")
       ->capture_default_str();
   cmd->add_option("--refine-rounds", s.refine_rounds,
                   "rounds of refinement after the passes (stop when converged)")
@@ -95,8 +106,8 @@ void AddServeCommand(CLI::App& cli, App& app) {
   cmd->add_option("--max-sleep-seconds", s.max_sleep_seconds, "guard: active seconds per job")
       ->capture_default_str();
 
-  cmd->callback([&app, o, keys, slots, batch] {
-    app.run = [&app, o, keys, slots, batch]() -> int {
+  cmd->callback([&app, o, keys, slots, batch, combine, sleep_parallel] {
+    app.run = [&app, o, keys, slots, batch, combine, sleep_parallel]() -> int {
       auto parsed_keys = ParseApiKeys(*keys);
       if (!parsed_keys.ok()) return Fail(parsed_keys.status());
       o->api_keys = *parsed_keys;
@@ -104,6 +115,15 @@ void AddServeCommand(CLI::App& cli, App& app) {
       if (*slots < 2)
         return Fail(Status::InvalidArgument("--slots must be at least 2 (one for a sleep job)"));
       app.opts.slots = *slots;
+      if (*sleep_parallel < 0) return Fail(Status::InvalidArgument("--sleep-parallel must not be negative"));
+      if (*sleep_parallel >= *slots)
+        return Fail(
+            Status::InvalidArgument("--sleep-parallel must be below --slots (live requests need one)"));
+      o->scheduler.model_slots = *slots;
+      o->scheduler.sleep_parallel = *sleep_parallel > 0
+                                        ? *sleep_parallel
+                                        : std::min(std::max(1, o->scheduler.sleep_passes), *slots - 1);
+      o->scheduler.sleep_combine = *ParseCombineMode(*combine);
       if (*batch < 1) return Fail(Status::InvalidArgument("--batch must be positive"));
       app.opts.batch = *batch;
       auto engine = app.engine();

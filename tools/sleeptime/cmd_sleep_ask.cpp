@@ -1,6 +1,7 @@
 // sleeptime sleep | ask
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "app.h"
@@ -19,13 +20,27 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
                    "tokens to generate per pass (0: half of what the window leaves, at most 512)")
       ->capture_default_str()
       ->check(CLI::Range(0, 1 << 20));
-  sleep
-      ->add_option("-k,--passes", sleep_opts->passes, "independent passes, concatenated (sleep-time scaling)")
+  sleep->add_option("-k,--passes", sleep_opts->passes, "independent candidates (sleep-time scaling)")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
+  auto combine = std::make_shared<std::string>("concat");
+  sleep
+      ->add_option("--combine", *combine,
+                   "how k > 1 candidates become c': concat (joined) or merge (one more generation reads them "
+                   "all and writes c')")
+      ->check(CLI::IsMember({"concat", "merge"}))
+      ->capture_default_str();
+  sleep
+      ->add_option("--parallel", sleep_opts->parallel,
+                   "candidates written at the same time (a model context each; 0: all k)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 16));
   sleep->add_flag("--json", *sleep_json, "print the result as JSON");
-  sleep->callback([&app, sleep_id, sleep_opts, sleep_json] {
-    app.run = [&app, sleep_id, sleep_opts, sleep_json]() -> int {
+  sleep->callback([&app, sleep_id, sleep_opts, sleep_json, combine] {
+    app.run = [&app, sleep_id, sleep_opts, sleep_json, combine]() -> int {
+      sleep_opts->combine = *ParseCombineMode(*combine);
+      const int parallel = sleep_opts->parallel > 0 ? sleep_opts->parallel : sleep_opts->passes;
+      app.opts.slots = std::max(app.opts.slots, std::min(parallel, sleep_opts->passes));
       auto engine = app.engine();
       if (!engine.ok()) return Fail(engine.status());
       SleepOptions options = *sleep_opts;
@@ -44,6 +59,10 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
                                           {"learned_context", r->learned.text},
                                           {"sleep_completion_tokens", r->completion_tokens},
                                           {"sleep_prompt_tokens", r->prompt_tokens},
+                                          {"passes", sleep_opts->passes},
+                                          {"parallel", r->parallel},
+                                          {"combine", CombineModeName(sleep_opts->combine)},
+                                          {"merged", r->merged},
                                           {"kv_tokens", r->learned.kv_tokens},
                                           {"kv_bytes", r->learned.kv_bytes},
                                           {"sleep_ms", r->sleep_ms}}
