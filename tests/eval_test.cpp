@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "sleeptime/eval_runner.h"
@@ -41,6 +42,42 @@ TEST(EvalDataset, AnswersCompareNumerically) {
   EXPECT_EQ(ExtractAnswer("the total is 12.50 dollars"), "12.50");
   EXPECT_EQ(ExtractAnswer("no number"), "");
   EXPECT_EQ(GoldOf("3 + 4 = 7\n#### 7"), "7");
+}
+
+TEST(EvalAnticipation, PairsAreReadInTheirCommonForms) {
+  const std::string notes =
+      "Ann has 12 apples, Bob 17.\n"
+      "Q: How many apples do Ann and Bob have together?\n"
+      "A: 12 + 17 = 29 apples.\n"
+      "- **Question:** What is Bob's total after buying 3 more? **Answer:** 20\n"
+      "2. Q: How much is left?\n"
+      "Some line in between.\n"
+      "A: $4.50\n"
+      "Q: A question never answered\n";
+  const auto pairs = AnticipatedPairs(notes);
+  ASSERT_EQ(pairs.size(), 3u);
+  EXPECT_EQ(pairs[0].first, "How many apples do Ann and Bob have together?");
+  EXPECT_EQ(pairs[0].second, "12 + 17 = 29 apples.");
+  EXPECT_EQ(pairs[1].first, "What is Bob's total after buying 3 more?");
+  EXPECT_EQ(pairs[1].second, "20");
+  EXPECT_EQ(pairs[2].second, "$4.50");
+}
+
+TEST(EvalAnticipation, OnlyTheSameQuestionIsAnsweredFromTheNotes) {
+  const std::string notes =
+      "Q: How many apples do Ann and Bob have together?\nA: 12 + 17 = 29 apples.\n"
+      "Q: How many apples will Cid have after he buys 3 more?\nA: 40\n";
+  // Reworded with the same meaning and numbers.
+  EXPECT_EQ(AnticipatedAnswer("How many apples do Ann and Bob have together?", notes), "29");
+  EXPECT_EQ(AnticipatedAnswer("how many apples does Cid have after he buys 3 more", notes), "40");
+  // Another number, another person, another question: not anticipated.
+  EXPECT_FALSE(AnticipatedAnswer("How many apples will Cid have after he buys 4 more?", notes));
+  EXPECT_FALSE(AnticipatedAnswer("How many apples do Ann and Dee have together?", notes));
+  EXPECT_FALSE(AnticipatedAnswer("What is the price of a pear?", notes));
+  EXPECT_FALSE(AnticipatedAnswer("How many apples do Ann and Bob have together?", "no questions here"));
+  // The demo language's anticipated sums and differences.
+  EXPECT_EQ(AnticipatedAnswer("How many do B and C have together?", " B=A+5=12+5=17. B+C=17+34=51."), "51");
+  EXPECT_FALSE(AnticipatedAnswer("How many do B and D have together?", " B+C=17+34=51."));
 }
 
 TEST(EvalDataset, SyntheticSuiteIsHeldOutAndLabelled) {
@@ -137,6 +174,21 @@ TEST(EvalCli, SmallRunWritesACompleteReportAndResumes) {
   nlohmann::json results = nlohmann::json::parse(rj, nullptr, false);
   ASSERT_FALSE(results.is_discarded());
   EXPECT_TRUE(results.contains("findings"));
+
+  // Several verbosities in one run, and merged candidates.
+  const std::string dir2 = dir + "/verbosities";
+  ASSERT_EQ(
+      RunCli("--data-dir " + dir2 + "/data eval -n 1 --budgets 4 --k 2 --combine merge --verbosity 0,3 " +
+                 "--sleep-budget 8 --no-predictability -o " + dir2 + "/report",
+             &out),
+      0)
+      << out;
+  auto by_verbosity = ReadRecords(dir2 + "/report/items.jsonl");
+  ASSERT_TRUE(by_verbosity.ok());
+  ASSERT_EQ(by_verbosity->size(), 1u * 4 * 2 * 2);  // 4 queries x 2 verbosities x (baseline + k=2)
+  std::map<int, int> per_verbosity;
+  for (const auto& r : *by_verbosity) ++per_verbosity[r.verbosity];
+  EXPECT_EQ(per_verbosity, (std::map<int, int>{{0, 8}, {3, 8}}));
 
   // --resume with every context done adds nothing.
   std::string again;

@@ -17,11 +17,13 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "sleeptime/backend.h"
+#include "sleeptime/engine.h"
 #include "sleeptime/eval.h"
 #include "sleeptime/prompts.h"
 
@@ -41,21 +43,31 @@ std::string GoldOf(const std::string& answer);
 // The model's answer, read from generated text: the number after an answer
 // marker, else the last number; "" when there is none.
 std::string ExtractAnswer(const std::string& generated);
+// Anticipation: the question/answer pairs c′ wrote ("Q: ..." then "A: ...",
+// or both on one line; "Question:"/"Answer:", list markers and emphasis
+// allowed), in order.
+std::vector<std::pair<std::string, std::string>> AnticipatedPairs(const std::string& notes);
+// The answer c′ already gives to `question`, read with no test-time tokens:
+// the demo language's "B+C=17+34=51." statements, or an anticipated pair
+// whose question is the same one — the same numbers and at least 80% of the
+// same words (Jaccard over lower-cased words, filler words such as "the",
+// "does", "will" ignored) — and whose answer holds a number.
+std::optional<std::string> AnticipatedAnswer(const std::string& question, const std::string& notes);
 // Numeric when both are numbers ("45.0" == "45", "1,234" == "1234"), else
 // exact after trimming.
 bool AnswersMatch(const std::string& answer, const std::string& gold);
 
 struct RunOptions {
   std::vector<int> budgets = {8, 16, 32, 64, 128};
-  std::vector<int> sleep_passes = {1, 2, 3};  // k; empty: no sleep condition
-  int passk = 0;                              // > 0: pass@k baseline with this many samples
+  std::vector<int> sleep_passes = {1, 2, 3};        // k; empty: no sleep condition
+  CombineMode combine = CombineMode::kConcatenate;  // how k > 1 candidates become c′
+  int passk = 0;                                    // > 0: pass@k baseline with this many samples
   float passk_temperature = 0.7f;
-  int verbosity = 0;
-  int sleep_budget = 0;        // tokens per sleep pass (0: the engine's automatic budget)
-  bool predictability = true;  // score log P(q | c) where the backend can
-  // Sleep condition: a query that c′ anticipated (for now: the demo
-  // language's "A+B=..."/"A-B=..." statements) is answered from c′ with zero
-  // test-time tokens and marked `anticipated`.
+  std::vector<int> verbosities = {0};  // each a separate setting of every condition
+  int sleep_budget = 0;                // tokens per sleep pass (0: the engine's automatic budget)
+  bool predictability = true;          // score log P(q | c) where the backend can
+  // Sleep condition: a query that c′ anticipated (AnticipatedAnswer) is
+  // answered from c′ with zero test-time tokens and marked `anticipated`.
   bool anticipation = true;
   std::string work_dir;                                  // scratch store for the run
   std::string records_path;                              // items.jsonl, appended

@@ -72,6 +72,9 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
     if (b <= 0) return Status::InvalidArgument("eval: budgets must be positive");
   for (int k : options.sleep_passes)
     if (k <= 0) return Status::InvalidArgument("eval: sleep passes k must be positive");
+  if (options.verbosities.empty()) return Status::InvalidArgument("eval: at least one verbosity is needed");
+  for (int v : options.verbosities)
+    if (v < 0 || v > 4) return Status::InvalidArgument("eval: verbosity must be 0..4");
   std::error_code ec;
   std::filesystem::create_directories(options.work_dir, ec);
   if (ec) return Status::IoError("cannot create " + options.work_dir + ": " + ec.message());
@@ -87,8 +90,9 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
   } else {
     std::filesystem::remove(options.records_path, ec);
   }
-  const size_t per_query =
-      options.budgets.size() * (1 + options.sleep_passes.size() + (options.passk > 0 ? 1 : 0));
+  // Every (verbosity, budget) setting runs under every condition.
+  const size_t per_query = options.verbosities.size() * options.budgets.size() *
+                           (1 + options.sleep_passes.size() + (options.passk > 0 ? 1 : 0));
   std::ofstream out(options.records_path, std::ios::app);
   if (!out) return Status::IoError("cannot write " + options.records_path);
 
@@ -109,7 +113,7 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
       // Score the query where the prompt puts it: cut the rendered prompt at
       // a marker standing in for the query (templates may add text after it).
       constexpr char kMark[] = "\x01query\x01";
-      auto prompt = engine.AnswerPrompt(*ctx, std::nullopt, kMark, options.verbosity);
+      auto prompt = engine.AnswerPrompt(*ctx, std::nullopt, kMark, options.verbosities.front());
       if (prompt.ok()) {
         const size_t at = prompt->suffix.find(kMark);
         if (at == std::string::npos) {
@@ -130,11 +134,11 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
 
     std::vector<ItemRecord> recs;
     Status failed = Status::Ok();
-    auto ask = [&](const std::string& q, int budget, bool learned, float temperature,
+    auto ask = [&](const std::string& q, int verbosity, int budget, bool learned, float temperature,
                    uint32_t seed) -> Result<AskResult> {
       AskOptions ao;
       ao.budget = budget;
-      ao.verbosity = options.verbosity;
+      ao.verbosity = verbosity;
       ao.use_learned = learned;
       ao.temperature = temperature;
       ao.seed = seed;
@@ -152,17 +156,19 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
       ao.budget = std::min(budget, fits);
       return engine.Ask(item.id, q, ao);
     };
-    // Baseline: T(q, c) at each budget.
-    for (int b : options.budgets) {
-      for (size_t qi = 0; qi < item.queries.size() && failed.ok() && !cancelled(); ++qi) {
-        auto a = ask(item.queries[qi].text, b, false, 0, 0);
-        if (!a.ok()) {
-          failed = a.status();
-          break;
+    // Baseline: T(q, c) at each verbosity and budget.
+    for (int v : options.verbosities) {
+      for (int b : options.budgets) {
+        for (size_t qi = 0; qi < item.queries.size() && failed.ok() && !cancelled(); ++qi) {
+          auto a = ask(item.queries[qi].text, v, b, false, 0, 0);
+          if (!a.ok()) {
+            failed = a.status();
+            break;
+          }
+          ItemRecord r = Base(item, qi, "baseline", 0, b, v, pred[qi]);
+          Fill(&r, *a, item.queries[qi].gold);
+          recs.push_back(std::move(r));
         }
-        ItemRecord r = Base(item, qi, "baseline", 0, b, options.verbosity, pred[qi]);
-        Fill(&r, *a, item.queries[qi].gold);
-        recs.push_back(std::move(r));
       }
     }
     // Sleep-time compute: c′ from k passes, then T(q, c′) at each budget.
@@ -171,44 +177,48 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
       SleepOptions so;
       so.budget = options.sleep_budget;
       so.passes = k;
+      so.combine = options.combine;
       auto slept = engine.Sleep(item.id, so);
       if (!slept.ok()) {
         failed = slept.status();
         break;
       }
-      for (int b : options.budgets) {
-        for (size_t qi = 0; qi < item.queries.size() && failed.ok() && !cancelled(); ++qi) {
-          if (options.anticipation) {
-            if (auto v = lang::AnticipatedAnswer(item.queries[qi].text, slept->learned.text)) {
-              ItemRecord r = Base(item, qi, "sleep", k, b, options.verbosity, pred[qi]);
-              r.anticipated = true;
-              r.answer = std::to_string(*v);
-              r.correct = AnswersMatch(r.answer, item.queries[qi].gold);
-              r.sleep_tokens = slept->completion_tokens;
-              recs.push_back(std::move(r));
-              continue;
+      for (int v : options.verbosities) {
+        for (int b : options.budgets) {
+          for (size_t qi = 0; qi < item.queries.size() && failed.ok() && !cancelled(); ++qi) {
+            if (options.anticipation) {
+              if (auto hit = AnticipatedAnswer(item.queries[qi].text, slept->learned.text)) {
+                ItemRecord r = Base(item, qi, "sleep", k, b, v, pred[qi]);
+                r.anticipated = true;
+                r.answer = *hit;
+                r.correct = AnswersMatch(r.answer, item.queries[qi].gold);
+                r.sleep_tokens = slept->completion_tokens;
+                recs.push_back(std::move(r));
+                continue;
+              }
             }
+            auto a = ask(item.queries[qi].text, v, b, true, 0, 0);
+            if (!a.ok()) {
+              failed = a.status();
+              break;
+            }
+            ItemRecord r = Base(item, qi, "sleep", k, b, v, pred[qi]);
+            Fill(&r, *a, item.queries[qi].gold);
+            r.sleep_tokens = slept->completion_tokens;
+            recs.push_back(std::move(r));
           }
-          auto a = ask(item.queries[qi].text, b, true, 0, 0);
-          if (!a.ok()) {
-            failed = a.status();
-            break;
-          }
-          ItemRecord r = Base(item, qi, "sleep", k, b, options.verbosity, pred[qi]);
-          Fill(&r, *a, item.queries[qi].gold);
-          r.sleep_tokens = slept->completion_tokens;
-          recs.push_back(std::move(r));
         }
       }
     }
     // Parallel baseline: pass@k with an oracle verifier, tokens summed.
-    if (options.passk > 0) {
+    for (int v : options.verbosities) {
+      if (options.passk <= 0) break;
       for (int b : options.budgets) {
         for (size_t qi = 0; qi < item.queries.size() && failed.ok() && !cancelled(); ++qi) {
-          ItemRecord r = Base(item, qi, "passk", options.passk, b, options.verbosity, pred[qi]);
+          ItemRecord r = Base(item, qi, "passk", options.passk, b, v, pred[qi]);
           for (int s = 0; s < options.passk; ++s) {
-            auto a =
-                ask(item.queries[qi].text, b, false, options.passk_temperature, static_cast<uint32_t>(s + 1));
+            auto a = ask(item.queries[qi].text, v, b, false, options.passk_temperature,
+                         static_cast<uint32_t>(s + 1));
             if (!a.ok()) {
               failed = a.status();
               break;

@@ -27,7 +27,8 @@ struct EvalCliOptions {
   std::vector<int> passes = {1, 2, 3};
   int passk = 0;
   int sleep_budget = 0;
-  int verbosity = 0;
+  std::vector<int> verbosities = {0};
+  std::string combine = "concat";
   std::string out = "sleeptime-eval";
   bool resume = false;
   bool no_predictability = false;
@@ -59,7 +60,14 @@ void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv) {
       ->capture_default_str();
   cmd->add_option("--sleep-budget", o->sleep_budget, "tokens per sleep pass (0: automatic)")
       ->capture_default_str();
-  cmd->add_option("--verbosity", o->verbosity, "prompt verbosity 0-4")->capture_default_str();
+  cmd->add_option("--verbosity", o->verbosities,
+                  "prompt verbosities 0-4 to compare, e.g. 0,2,4 (the paper's sequential scaling)")
+      ->delimiter(',')
+      ->check(CLI::Range(0, 4))
+      ->capture_default_str();
+  cmd->add_option("--combine", o->combine, "how k > 1 sleep candidates become c′: concat or merge")
+      ->check(CLI::IsMember({"concat", "merge"}))
+      ->capture_default_str();
   cmd->add_option("-o,--out", o->out,
                   "output directory (items.jsonl, results.json, summary.md, plots, report.html)")
       ->capture_default_str();
@@ -90,7 +98,8 @@ void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv) {
       ro.sleep_passes = o->passes;
       ro.passk = o->passk;
       ro.sleep_budget = o->sleep_budget;
-      ro.verbosity = o->verbosity;
+      ro.verbosities = o->verbosities;
+      ro.combine = *ParseCombineMode(o->combine);
       ro.predictability = !o->no_predictability;
       ro.anticipation = !o->no_anticipation;
       ro.work_dir = (std::filesystem::path(o->out) / "work").string();
