@@ -29,13 +29,13 @@ echo "== 2. sleep: think about it while idle, save the learned context and its K
 st sleep orchard --budget 200
 echo
 echo "== 3. ask from the learned context (small test-time budget, prefix restored from disk)"
-for q in "How many does Cid have?" "How many do Bob and Dee have together?" "If Ann had 3 more, how many would Dee have?"; do
+for q in "How many does C have?" "How many do B and D have together?" "If A had 3 more, how many would D have?"; do
   echo "Q: $q"
   st ask orchard "$q" --budget 24
 done
 echo
 echo "== 4. the baseline: the same question from the raw context, larger budget"
-st ask orchard "How many does Cid have?" --budget 200 --no-sleep
+st ask orchard "How many does C have?" --budget 200 --no-sleep
 echo
 echo "== 5. cost per query, sleep tokens amortized over N queries (test tokens weighted x10)"
 st stats orchard

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "sleeptime/engine.h"
@@ -57,6 +59,7 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   eo.problems = 2;
   eo.unlimited_budget = 30;
   eo.sleep_budget = 20;
+  eo.samples_path = dir + "/samples.jsonl";
   int progress_calls = 0;
   eo.on_progress = [&](const std::string&, int, int) { ++progress_calls; };
   auto r = RunDemoEval(backend.get(), dir, eo);
@@ -72,6 +75,17 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   auto j = nlohmann::json::parse(r->ToJson());
   EXPECT_EQ(j["problems"], 2);
   EXPECT_NE(r->ToMarkdown().find("| 1-3 |"), std::string::npos);
+  EXPECT_TRUE(j["reasoned_lookups"].contains("written"));
+  EXPECT_LE(r->lookups_correct, r->lookups_written);
+  // Every generation is in the samples file: 8 reasoned, 8 direct, 2 sleeps, 8 from notes.
+  std::map<std::string, int> modes;
+  std::ifstream samples(eo.samples_path);
+  for (std::string line; std::getline(samples, line);) {
+    auto s = nlohmann::json::parse(line);
+    ++modes[s["mode"].get<std::string>()];
+    EXPECT_TRUE(s.contains("text") && s.contains("gold") && s.contains("parsed")) << line;
+  }
+  EXPECT_EQ(modes, (std::map<std::string, int>{{"direct", 8}, {"notes", 8}, {"reasoned", 8}, {"sleep", 2}}));
   backend.reset();
   fs::remove_all(dir);
 }

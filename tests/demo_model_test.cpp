@@ -47,6 +47,7 @@ TEST_F(DemoModelTest, CarriesItsPromptTemplates) {
   ASSERT_TRUE(t.ok());
   PromptTemplates want = lang::DemoPromptTemplates();
   EXPECT_EQ(t->sleep, want.sleep);
+  EXPECT_EQ(t->merge, want.merge);  // derived from its sleep prompt when the file has none
   EXPECT_EQ(t->question, want.question);
   EXPECT_EQ(t->force_answer, want.force_answer);
   EXPECT_EQ(t->stop, want.stop);

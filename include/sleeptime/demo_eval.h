@@ -33,6 +33,9 @@ struct DemoEvalOptions {
   int unlimited_budget = 400;
   int sleep_budget = 400;
   double notes_budget_fraction = 0.2;
+  // When set, every generation is appended here as a JSON line (mode, context,
+  // question, text, gold, parsed answer): what the model actually wrote.
+  std::string samples_path;
   std::function<void(const std::string& phase, int done, int total)> on_progress;
 };
 
@@ -67,6 +70,9 @@ struct DemoEvalReport {
   std::map<int, ModeScore> reasoned, direct, notes;
   std::map<std::string, ModeScore> reasoned_by_kind, notes_by_kind;
   int64_t notes_derived = 0, notes_stated = 0, notes_correct = 0, sleep_tokens = 0;
+  // Relation lookups ("C=B*2.") in the reasoned answers, and how many copy
+  // the context's fact (lang::ScoreLookups).
+  int64_t lookups_written = 0, lookups_correct = 0;
   int notes_budget = 0;
   double seconds = 0;
 

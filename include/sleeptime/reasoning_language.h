@@ -65,6 +65,9 @@ inline constexpr char kNotesSeparator[] = "\nNOTES:";  // joins several notes sa
 // {{notes}} = notes samples joined with kNotesSeparator, {{query}} =
 // Query::text). force_answer = kAnswerMarker, stop = sleep_stop = kStop.
 inline constexpr char kSleepTemplate[] = "{{context}}\nNOTES:";
+// Merging k notes samples: the model writes one more notes line having read
+// them all ({{candidates}} = the samples joined with kNotesSeparator).
+inline constexpr char kMergeTemplate[] = "{{context}}\nNOTES:{{candidates}}\nNOTES:";
 inline constexpr char kAnswerPrefixTemplate[] = "{{context}}\n";
 inline constexpr char kAnswerPrefixNotesTemplate[] = "{{context}}\nNOTES:{{notes}}\n";
 inline constexpr char kQuestionTemplate[] = "Q: {{query}}";
@@ -265,6 +268,16 @@ struct NotesScore {
 // statement of a value, "X=...=v." or "X=v." (spaces allowed), counts;
 // lookups "X=Src*2." state no value and are skipped.
 NotesScore ScoreNotes(const Problem& problem, std::string_view notes);
+
+// The lookups in generated reasoning or notes: statements "X=Y op k." that
+// restate a relation (no computed value). Right when the context defines X
+// by exactly that relation — a diagnostic of whether the model finds the
+// fact it needs, the step every trace depends on.
+struct LookupScore {
+  int written = 0;
+  int correct = 0;
+};
+LookupScore ScoreLookups(const Problem& problem, std::string_view text);
 double NotesAccuracy(const Problem& problem, std::string_view notes);
 
 // Anticipation: the answer to a combination question ("How many do Bob and

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <initializer_list>
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,7 @@ namespace lang {
 PromptTemplates DemoPromptTemplates() {
   PromptTemplates t = DefaultPromptTemplates();
   t.sleep = kSleepTemplate;
+  t.merge = kMergeTemplate;
   t.answer_prefix = kAnswerPrefixTemplate;
   t.answer_prefix_notes = kAnswerPrefixNotesTemplate;
   t.question = kQuestionTemplate;
@@ -87,6 +89,26 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
     if (options.on_progress) options.on_progress(phase, done, options.problems);
   };
 
+  std::ofstream samples;
+  if (!options.samples_path.empty()) {
+    samples.open(options.samples_path, std::ios::trunc);
+    if (!samples) return Status::IoError("cannot write " + options.samples_path);
+  }
+  auto sample = [&](const char* mode, const std::string& id, const std::string& question,
+                    const std::string& text, int64_t gold) {
+    if (!samples.is_open()) return;
+    auto got = lang::ParseAnswer(text);
+    samples << nlohmann::json{{"mode", mode},
+                              {"context_id", id},
+                              {"question", question},
+                              {"text", text},
+                              {"gold", gold},
+                              {"parsed", got ? nlohmann::json(*got) : nlohmann::json(nullptr)}}
+                   .dump(-1, ' ', false,
+                         nlohmann::json::error_handler_t::replace)  // a model may write any bytes
+            << '\n';
+  };
+
   DemoEvalReport report;
   report.problems = options.problems;
   report.model = backend->ModelDescription();
@@ -105,6 +127,10 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       Score(r.answer, q.answer, r.usage.completion_tokens,
             {&report.reasoned[0], &report.reasoned[q.steps],
              &report.reasoned_by_kind[lang::QueryKindName(q.kind)]});
+      const lang::LookupScore lookups = lang::ScoreLookups(p, r.answer);
+      report.lookups_written += lookups.written;
+      report.lookups_correct += lookups.correct;
+      sample("reasoned", id, q.text, r.answer, q.answer);
 
       GenerateOptions direct;
       direct.max_tokens = 6;
@@ -114,6 +140,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
                                                           direct));
       Score(std::string(lang::kAnswerMarker) + g.text, q.answer, g.usage.completion_tokens,
             {&report.direct[0], &report.direct[q.steps]});
+      sample("direct", id, q.text, std::string(lang::kAnswerMarker) + g.text, q.answer);
     }
     // The notes must leave room in the window for the context, a question and
     // its answer: a model that rambles gets cut, and is scored on what it wrote.
@@ -125,6 +152,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
     if (so.budget < 1) return Status::OutOfRange("the model's window is too small for " + id);
     ST_ASSIGN_OR_RETURN(SleepResult slept, engine.Sleep(id, so));
     auto score = lang::ScoreNotes(p, slept.learned.text);
+    sample("sleep", id, "", slept.learned.text, 0);
     report.notes_derived += score.derived;
     report.notes_stated += score.stated;
     report.notes_correct += score.correct;
@@ -143,6 +171,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ao.budget = report.notes_budget;
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
       if (!r.used_learned_context) return Status::Internal("the learned context was not used for " + id);
+      sample("notes", id, q.text, r.answer, q.answer);
       Score(r.answer, q.answer, r.usage.completion_tokens,
             {&report.notes[0], &report.notes[q.steps], &report.notes_by_kind[lang::QueryKindName(q.kind)]});
     }
@@ -164,6 +193,7 @@ std::string DemoEvalReport::ToJson() const {
       {"notes_budget", notes_budget},
       {"sleep_notes_accuracy", notes_accuracy()},
       {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
+      {"reasoned_lookups", {{"written", lookups_written}, {"correct", lookups_correct}}},
       {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
       {"seconds", seconds}};
   return j.dump(2);
@@ -206,13 +236,15 @@ std::string DemoEvalReport::ToMarkdown() const {
       "\nWell-formed answers (right or wrong): reasoned {:.1f}%, direct {:.1f}%, from notes {:.1f}%.\n"
       "Sleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}; {} stated at all), "
       "{:.1f} tokens per "
-      "context.\nBudget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
+      "context.\nLookups in the reasoned answers (\"C=B*2.\"): {} written, {:.1f}% copy the context's fact.\n"
+      "Budget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
       "s.\n",
       100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),
       100 * (direct.count(0) ? direct.at(0).well_formed_rate() : 0.0),
       100 * (notes.count(0) ? notes.at(0).well_formed_rate() : 0.0), 100 * notes_accuracy(), notes_correct,
       notes_derived, notes_stated, problems ? static_cast<double>(sleep_tokens) / problems : 0.0,
-      notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+      lookups_written, lookups_written ? 100.0 * lookups_correct / lookups_written : 0.0, notes_budget,
+      reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
   return out;
 }
 

@@ -19,11 +19,13 @@ uint64_t Mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Distinct initials, so a name is told apart by its first byte. No 'Q'
-// (the question marker starts with it).
-constexpr std::array<const char*, 22> kNames = {"Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal",
-                                                "Ivy", "Jon", "Kim", "Lee", "Max", "Ned", "Oli", "Pam",
-                                                "Rex", "Sam", "Tom", "Uma", "Val", "Wes"};
+// One-letter names: the lookup key of a fact is then one token wide, which a
+// tiny model learns as a plain induction copy; with three-byte names and
+// English sentences two full training runs stayed at chance (models/README.md).
+// No 'H', 'I', 'N' or 'Q': they start the fixed words "How", "If", "NOTES:"
+// and "Q: ".
+constexpr std::array<const char*, 22> kNames = {"A", "B", "C", "D", "E", "F", "G", "J", "K", "L", "M",
+                                                "O", "P", "R", "S", "T", "U", "V", "W", "X", "Y", "Z"};
 constexpr std::array<const char*, 10> kUnits = {"apples", "pens",   "cards",   "coins", "books",
                                                 "shells", "stamps", "marbles", "beads", "cups"};
 

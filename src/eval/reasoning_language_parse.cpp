@@ -1,5 +1,6 @@
 // Reading model output in the reasoning language: the answer after the
 // marker, and how many derived quantities a set of notes gets right.
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -148,6 +149,42 @@ NotesScore ScoreNotes(const Problem& problem, std::string_view notes) {
       ++score.stated;
       if (*last == (*values)[q]) ++score.correct;
       break;  // the first statement of each quantity counts
+    }
+  }
+  return score;
+}
+
+LookupScore ScoreLookups(const Problem& problem, std::string_view text) {
+  LookupScore score;
+  size_t start = 0;
+  while (start < text.size()) {
+    // A statement ends at '.' followed by a space, a newline or the end.
+    size_t end = start;
+    while (end < text.size() && !(text[end] == '.' && (end + 1 == text.size() || IsSpace(text[end + 1]))))
+      ++end;
+    std::string_view s = text.substr(start, end - start);
+    start = end + 1;
+    while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
+    // X=Y op k: one '=', a name on each side, an operator, digits.
+    const size_t eq = s.find('=');
+    if (eq == std::string_view::npos || s.find('=', eq + 1) != std::string_view::npos) continue;
+    const std::string_view target = s.substr(0, eq), rhs = s.substr(eq + 1);
+    size_t i = 0;
+    while (i < rhs.size() && IsAlpha(rhs[i])) ++i;
+    if (target.empty() || i == 0 || i + 1 >= rhs.size()) continue;
+    const std::string_view source = rhs.substr(0, i);
+    const char op = rhs[i];
+    if (op != '+' && op != '-' && op != '*') continue;
+    int64_t k = 0;
+    size_t j = i + 1;
+    for (; j < rhs.size() && IsDigit(rhs[j]) && j < i + 10; ++j) k = k * 10 + (rhs[j] - '0');
+    if (j == i + 1 || j != rhs.size()) continue;
+    if (!std::all_of(target.begin(), target.end(), IsAlpha)) continue;
+    ++score.written;
+    for (const Fact& f : problem.facts) {
+      if (f.source < 0 || problem.names[f.target] != target) continue;
+      score.correct += problem.names[f.source] == source && static_cast<char>(f.op) == op && f.operand == k;
+      break;
     }
   }
   return score;

@@ -232,25 +232,18 @@ Status CompleteQuery(const Problem& problem, Query* query) {
 }
 
 std::string RenderContext(const Problem& p) {
+  // The facts in the same form as the reasoning's lookups ("C=B*2."), so a
+  // lookup is a verbatim copy of the sentence that starts with the name.
   std::string out;
   for (const Fact& f : p.facts) {
     if (!out.empty()) out += ' ';
-    const std::string& who = p.names[f.target];
-    switch (f.op) {
-      case Op::kBase:
-        out += who + " has " + Num(f.operand) + " " + p.unit + ".";
-        break;
-      case Op::kAdd:
-        out += who + " has " + Num(f.operand) + " more than " + p.names[f.source] + ".";
-        break;
-      case Op::kSub:
-        out += who + " has " + Num(f.operand) + " fewer than " + p.names[f.source] + ".";
-        break;
-      case Op::kMul:
-        out += who + " has " + (f.operand == 2 ? "twice" : "three times") + " as many as " +
-               p.names[f.source] + ".";
-        break;
+    out += p.names[f.target] + "=";
+    if (f.op == Op::kBase) {
+      out += Num(f.operand);
+    } else {
+      out += p.names[f.source] + OpChar(f.op) + Num(f.operand);
     }
+    out += ".";
   }
   return out;
 }

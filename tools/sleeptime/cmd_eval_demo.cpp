@@ -24,6 +24,8 @@ void AddEvalDemoCommand(CLI::App& cli, App& app) {
                   "test budget from notes as a fraction of the reasoned mean")
       ->capture_default_str();
   cmd->add_option("--json", *json_out, "also write the report as JSON to this file");
+  cmd->add_option("--samples", opts->samples_path,
+                  "write every generation (mode, question, text, gold, parsed) to this JSONL file");
   cmd->callback([&app, opts, json_out] {
     app.run = [&app, opts, json_out]() -> int {
       auto backend = app.backend();
