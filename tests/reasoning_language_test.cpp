@@ -835,6 +835,59 @@ TEST(LangTraining, MultiQueryExamplesShareOnePrefix) {
   EXPECT_GT(answer_queries, total_queries * 9 / 10);  // few dropped for length
 }
 
+TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
+  MixOptions plain;
+  plain.queries_per_example = 4;
+  MixOptions drills = plain;
+  drills.lookup_rate = 1.0;
+  drills.lookup_rounds = 2;
+  int drills_seen = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const auto without = RenderTrainingExamples(p, seed, plain);
+    const auto with = RenderTrainingExamples(p, seed, drills);
+    // A drill is appended; every other example is drawn exactly as before.
+    ASSERT_EQ(with.size(), without.size() + 1);
+    for (size_t i = 0; i < without.size(); ++i) {
+      EXPECT_EQ(with[i].prompt, without[i].prompt);
+      EXPECT_EQ(with[i].completion, without[i].completion);
+    }
+    const TrainingExample& e = with.back();
+    ASSERT_EQ(e.format, Format::kLookup);
+    ++drills_seen;
+    const std::string head = RenderContext(p) + "\n" + kLookupMarker;
+    ASSERT_TRUE(e.prompt.starts_with(head)) << e.prompt;
+    std::vector<std::pair<std::string, std::string>> lookups = {{e.prompt.substr(head.size()), e.completion}};
+    for (const TrainingFollowup& f : e.followups) lookups.emplace_back(f.prompt, f.completion);
+    ASSERT_EQ(lookups.size(), 2 * p.facts.size());
+    EXPECT_EQ(e.steps, static_cast<int>(lookups.size()));
+    std::map<std::string, int> times;
+    for (size_t i = 0; i < lookups.size(); ++i) {
+      auto [prompt, completion] = lookups[i];
+      if (i + 1 == lookups.size()) {
+        ASSERT_TRUE(completion.ends_with(kStop));
+        completion.pop_back();
+      }
+      ASSERT_TRUE(prompt.starts_with(" ") && prompt.ends_with("=")) << prompt;
+      const std::string name = prompt.substr(1, prompt.size() - 2);
+      ++times[name];
+      // The fact that defines `name`, from the structured facts (not the rendering).
+      const Fact* def = nullptr;
+      for (const Fact& f : p.facts)
+        if (p.names[f.target] == name) def = &f;
+      ASSERT_NE(def, nullptr) << name;
+      const std::string want = def->op == Op::kBase ? std::to_string(def->operand) + "."
+                                                    : p.names[def->source] + static_cast<char>(def->op) +
+                                                          std::to_string(def->operand) + ".";
+      EXPECT_EQ(completion, want) << name;
+    }
+    EXPECT_EQ(times.size(), p.facts.size());
+    for (const auto& [name, n] : times) EXPECT_EQ(n, 2) << name;
+  }
+  EXPECT_EQ(drills_seen, 300);
+  EXPECT_STREQ(FormatName(Format::kLookup), "lookup");
+}
+
 TEST(LangNotes, AnticipatedAnswersAreReadFromTheNotes) {
   const std::string notes = " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Bob+Cid=17+34=51. Cid-Bob=34-17=17.";
   EXPECT_EQ(AnticipatedAnswer("How many do Bob and Cid have together?", notes), 51);

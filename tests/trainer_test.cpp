@@ -141,15 +141,86 @@ TEST_F(TrainerTest, TokenizeBytesEqualsLlamaTokenize) {
             TokenizeBytes("a b", true).size());
 }
 
-TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
-  auto trainer = MakeTrainer(TinyConfig());
+TEST_F(TrainerTest, TokenizeBytesWithNameTokensEqualsLlamaTokenize) {
+  TrainerConfig config = TinyConfig();
+  config.name_tokens = true;
+  auto trainer = MakeTrainer(config);
   ASSERT_NE(trainer, nullptr);
-  Run(*trainer, 20);  // trained weights: logits far from uniform
-  const std::string path = dir_ + "/model.gguf";
+  const std::string path = dir_ + "/names.gguf";
   ASSERT_TRUE(trainer->ExportGguf(path).ok());
+  llama_model_params mp = llama_model_default_params();
+  mp.vocab_only = true;
+  ModelPtr model(llama_model_load_from_file(path.c_str(), mp));
+  ASSERT_NE(model, nullptr);
+  const llama_vocab* vocab = llama_model_get_vocab(model.get());
+  EXPECT_EQ(llama_vocab_n_tokens(vocab), kNameVocabSize);
+
+  std::vector<std::string> texts = {"A=",
+                                    "Z=",
+                                    "a=",
+                                    "[=",
+                                    "@=",
+                                    "AB=C",
+                                    "A==B",
+                                    "=A=",
+                                    "C'=D",
+                                    " C=B*2.",
+                                    "Q: x=Y",
+                                    "A=\xE2\x96\x81"
+                                    "B=",
+                                    "A"};
+  lang::MixOptions mix;
+  mix.lookup_rate = 1.0;
+  for (uint64_t i = 0; i < 30; ++i) {
+    const lang::Problem p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kTrain, i));
+    for (const auto& ex : lang::RenderTrainingExamples(p, i, mix)) {
+      std::string all = ex.prompt + ex.completion;
+      for (const auto& f : ex.followups) all += f.prompt + f.completion;
+      texts.push_back(all);
+    }
+  }
+  int merged = 0;
+  for (const auto& text : texts) {
+    const std::vector<int32_t> mine = TokenizeBytes(text, true, true);
+    EXPECT_EQ(mine, LlamaTokenize(vocab, text, true)) << "text: '" << text << "'";
+    merged += static_cast<int>(
+        std::count_if(mine.begin(), mine.end(), [](int32_t t) { return t >= kByteVocabSize; }));
+  }
+  EXPECT_GT(merged, 100);  // every context's definitions
+  EXPECT_EQ(
+      TokenizeBytes("C=B*2.", false, true),
+      (std::vector<int32_t>{NameToken('C'), ByteToken('B'), ByteToken('*'), ByteToken('2'), ByteToken('.')}));
+}
+
+// Logits of the exported GGUF in llama.cpp equal the trainer's forward pass.
+void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& dir, int steps);
+
+TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
+  ExpectExportedLogitsMatch(TinyConfig(), dir_, 20);
+}
+
+TEST_F(TrainerTest, ExportedNameTokenModelMatchesTrainerLogitsInLlamaCpp) {
+  TrainerConfig config = TinyConfig();
+  config.name_tokens = true;
+  ExpectExportedLogitsMatch(config, dir_, 20);
+}
+
+void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& dir, int steps) {
+  auto made = Trainer::Create(config);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  std::unique_ptr<Trainer> trainer = std::move(made).value();
+  for (int i = 0; i < steps; ++i)
+    ASSERT_TRUE(trainer->Step().ok());  // trained weights: logits far from uniform
+  const std::string path = dir + "/model.gguf";
+  ASSERT_TRUE(trainer->ExportGguf(path).ok());
+  const int n_vocab = config.name_tokens ? kNameVocabSize : kByteVocabSize;
 
   const lang::Problem p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, 3));
-  const std::vector<int32_t> tokens = TokenizeBytes(lang::RenderAnswerPrompt(p, p.queries.at(0)), true);
+  const std::vector<int32_t> tokens =
+      TokenizeBytes(lang::RenderAnswerPrompt(p, p.queries.at(0)), true, config.name_tokens);
+  if (config.name_tokens) {
+    ASSERT_TRUE(std::any_of(tokens.begin(), tokens.end(), [](int32_t t) { return t >= kByteVocabSize; }));
+  }
   ASSERT_GT(tokens.size(), 20u);
   ASSERT_LE(tokens.size(), 192u);
   auto mine = trainer->Logits(tokens);
@@ -202,8 +273,8 @@ TEST_F(TrainerTest, ExportedModelMatchesTrainerLogitsInLlamaCpp) {
   for (size_t i = 0; i < tokens.size(); ++i) {
     const float* theirs = llama_get_logits_ith(ctx.get(), static_cast<int32_t>(i));
     ASSERT_NE(theirs, nullptr);
-    for (int v = 0; v < kByteVocabSize; ++v) {
-      const float a = (*mine)[i * kByteVocabSize + v];
+    for (int v = 0; v < n_vocab; ++v) {
+      const float a = (*mine)[i * n_vocab + v];
       max_diff = std::max(max_diff, std::fabs(a - theirs[v]));
       max_abs = std::max(max_abs, std::fabs(a));
     }

@@ -19,6 +19,13 @@ namespace sleeptime {
 
 // Size of the byte-level vocabulary written when RandomModelSpec::vocab_from is empty.
 inline constexpr int kByteVocabSize = 260;
+// The byte vocabulary with name tokens: 26 more tokens "A=" .. "Z=" (ids 260..285),
+// which llama.cpp's SPM tokenizer merges wherever an uppercase letter precedes '='.
+// The demo language defines a quantity by such a pair ("C=B*2."), so with them a
+// definition starts with one token that no other sentence of the context holds,
+// and looking a definition up becomes a one-token match (an induction copy).
+inline constexpr int kNameTokenCount = 26;
+inline constexpr int kNameVocabSize = kByteVocabSize + kNameTokenCount;
 
 // The shape of a llama-architecture model (also used by the GGUF writer).
 struct LlamaShape {

@@ -60,6 +60,7 @@ inline constexpr char kQuestionMarker[] = "Q: ";       // starts the per-query s
 inline constexpr char kAnswerMarker[] = " answer: ";   // before the number; also the budget-forcing string
 inline constexpr char kStop[] = "\n";                  // ends the notes and every answer
 inline constexpr char kNotesSeparator[] = "\nNOTES:";  // joins several notes samples (sleep-time scaling)
+inline constexpr char kLookupMarker[] = "FACTS:";      // starts a lookup drill line (training only)
 
 // The same layout as engine prompt templates ({{context}} = RenderContext,
 // {{notes}} = notes samples joined with kNotesSeparator, {{query}} =
@@ -208,6 +209,11 @@ enum class Format {
   kReasoned,  // answer prompt -> reasoning + " answer: N\n"
   kDirect,    // answer prompt + " answer: " -> "N\n"
   kForced,    // answer prompt + reasoning cut at a random byte + " answer: " -> "N\n"
+  // Training only: context + "\nFACTS:", then for facts in shuffled order
+  // " C=" (no loss) -> "B*2." (loss). The content lookup every trace step
+  // rests on, drilled densely: in traces it is a few tokens among many
+  // predictable ones, and tiny models did not learn it from traces alone.
+  kLookup,
 };
 const char* FormatName(Format format);  // "sleep", "reasoned", "direct", "forced"
 
@@ -228,7 +234,7 @@ struct TrainingExample {
   int notes_samples = 0;          // notes lines in the prompt (sleep: 0)
   std::optional<QueryKind> kind;  // none for kSleep
   int steps = 0;                  // the query's steps given the prompt (with notes: steps_with_notes);
-                                  // sleep: the derived quantities
+                                  // sleep: the derived quantities; lookup: the lookups
   int64_t answer = 0;             // the gold answer (0 for kSleep)
 };
 
@@ -241,11 +247,13 @@ struct MixOptions {
   int max_anticipated = 2;      // notes anticipate 0..max_anticipated sums/differences
   size_t max_bytes = 1023;      // examples longer than this lose notes, then followups, or are dropped
   int queries_per_example = 1;  // answer examples carry up to this many queries (one prefix, one notes draw)
+  double lookup_rate = 0.0;     // chance that a problem also yields a lookup drill (Format::kLookup)
+  int lookup_rounds = 2;        // passes over the facts in a drill, each in a fresh shuffled order
 };
 
 // Examples from one problem: optionally one sleep example, then answer
-// examples of up to mix.queries_per_example queries each, formats drawn with
-// `seed`. Deterministic. Fields other than prompt/completion describe the
+// examples of up to mix.queries_per_example queries each, then optionally one
+// lookup drill, formats drawn with `seed`. Deterministic. Fields other than prompt/completion describe the
 // first query.
 std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint64_t seed,
                                                     const MixOptions& mix = {});

@@ -34,6 +34,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sleeptime/random_model.h"
 #include "sleeptime/reasoning_language.h"
 #include "sleeptime/status.h"
 
@@ -47,18 +48,26 @@ inline constexpr int32_t ByteToken(unsigned char b) {
   return static_cast<int32_t>(b) + 3;
 }
 
+// Name token of an uppercase letter: "C=" (with the name-token vocabulary).
+inline constexpr int32_t NameToken(char letter) {
+  return kByteVocabSize + (letter - 'A');
+}
+
 // The tokens llama.cpp's tokenizer gives `text` with the byte vocabulary
 // (add_space_prefix off): ' ' -> kSpaceToken, any other byte b -> b + 3, and
 // the UTF-8 sequence of "\u2581" itself -> kSpaceToken. add_bos prepends kBosToken.
-std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos);
+// With name_tokens (kNameVocabSize), an uppercase letter followed by '=' is
+// one token, NameToken(letter).
+std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool name_tokens = false);
 
 struct TrainerConfig {
-  // Model shape (n_vocab is always the byte vocabulary, 260).
+  // Model shape (n_vocab: the byte vocabulary, 260, or with name_tokens 286).
   int n_embd = 256;
   int n_layer = 4;
   int n_head = 4;
   int n_ff = 768;
-  int n_ctx = 512;  // sequence length of a training row; also the exported context length
+  int n_ctx = 512;           // sequence length of a training row; also the exported context length
+  bool name_tokens = false;  // vocabulary with "A=".."Z=" tokens (sleeptime/random_model.h)
 
   // Data.
   uint64_t seed = 1;   // weights init and data order
@@ -71,6 +80,8 @@ struct TrainerConfig {
   int64_t curriculum_problems = 0;
   int curriculum_max_facts = 4;
   int curriculum_max_depth = 2;
+  // Lookup drills (mix.lookup_rate) in the curriculum; negative: mix.lookup_rate.
+  double curriculum_lookup_rate = -1.0;
 
   // Optimization.
   int64_t total_steps = 1000;  // length of the cosine schedule
@@ -158,6 +169,8 @@ struct HeldOutEvalReport {
   // Reasoned answers (no notes, unlimited budget), by reasoning steps (index = steps, 0..8).
   std::vector<int> reasoned_total, reasoned_correct;
   int direct_total = 0, direct_correct = 0;
+  // Relation lookups ("C=B*2.") in the reasoned answers, and those that copy the context's fact.
+  int lookups_written = 0, lookups_correct = 0;
   int64_t generated_tokens = 0;
   double seconds = 0;
   int reasoned_all_total() const;

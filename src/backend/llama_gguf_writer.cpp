@@ -50,7 +50,7 @@ std::string ErrnoText() {
   return std::strerror(errno);
 }
 
-void SetByteVocab(gguf_context* ctx) {
+void SetByteVocab(gguf_context* ctx, bool name_tokens) {
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {kTokenTypeUnknown, kTokenTypeControl, kTokenTypeControl};
   for (int b = 0; b < 256; ++b) {
@@ -64,6 +64,12 @@ void SetByteVocab(gguf_context* ctx) {
   // would round-trip as the three bytes of "▁".
   tokens.emplace_back("\xE2\x96\x81");
   types.push_back(kTokenTypeNormal);
+  if (name_tokens) {
+    for (char c = 'A'; c <= 'Z'; ++c) {
+      tokens.push_back(std::string(1, c) + "=");
+      types.push_back(kTokenTypeNormal);
+    }
+  }
 
   std::vector<const char*> token_ptrs;
   token_ptrs.reserve(tokens.size());
@@ -249,6 +255,7 @@ Status ValidateLlamaGgufSpec(const LlamaGgufSpec& spec) {
   if (spec.n_ff <= 0) return bad("n_ff must be positive, got " + std::to_string(spec.n_ff));
   if (spec.n_ctx_train <= 0)
     return bad("n_ctx_train must be positive, got " + std::to_string(spec.n_ctx_train));
+  if (spec.name_tokens && !spec.vocab_from.empty()) return bad("name tokens extend the byte vocabulary only");
   if (spec.n_embd % spec.n_head != 0) {
     return bad("n_embd " + std::to_string(spec.n_embd) + " is not a multiple of n_head " +
                std::to_string(spec.n_head));
@@ -293,7 +300,7 @@ std::vector<LlamaTensorInfo> PlanLlamaTensors(const LlamaGgufSpec& spec, int n_v
 }
 
 Result<int> LlamaGgufVocabSize(const LlamaGgufSpec& spec) {
-  if (spec.vocab_from.empty()) return kByteVocabSize;
+  if (spec.vocab_from.empty()) return spec.name_tokens ? kNameVocabSize : kByteVocabSize;
   GgufPtr g(gguf_init_empty());
   int n_vocab = 0;
   ST_RETURN_IF_ERROR(CopyVocab(spec.vocab_from, g.get(), &n_vocab));
@@ -324,8 +331,8 @@ Status WriteLlamaGguf(const LlamaGgufSpec& spec, const LlamaTensorFiller& fill, 
 
   int n_vocab = 0;
   if (spec.vocab_from.empty()) {
-    SetByteVocab(g);
-    n_vocab = kByteVocabSize;
+    SetByteVocab(g, spec.name_tokens);
+    n_vocab = spec.name_tokens ? kNameVocabSize : kByteVocabSize;
   } else {
     ST_RETURN_IF_ERROR(CopyVocab(spec.vocab_from, g, &n_vocab));
   }

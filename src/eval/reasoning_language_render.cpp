@@ -209,6 +209,8 @@ const char* FormatName(Format format) {
       return "direct";
     case Format::kForced:
       return "forced";
+    case Format::kLookup:
+      return "lookup";
   }
   return "?";
 }
@@ -382,6 +384,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
           break;
         }
         case Format::kSleep:
+        case Format::kLookup:
           break;
       }
     };
@@ -415,6 +418,35 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
         --n_parts;  // 0: too long even alone, dropped
       }
     }
+  }
+
+  // A stream of its own, so that lookup_rate = 0 leaves every other draw as it was.
+  Rng drill_rng(rng.Next() ^ 0x4c4f4f4b55505321ULL);
+  if (mix.lookup_rate > 0 && drill_rng.Chance(mix.lookup_rate)) {
+    TrainingExample e;
+    e.format = Format::kLookup;
+    e.prompt = RenderContext(problem) + "\n" + kLookupMarker;
+    std::vector<const Fact*> order;
+    for (const Fact& f : problem.facts) order.push_back(&f);
+    std::vector<TrainingFollowup> lookups;
+    for (int round = 0; round < std::max(mix.lookup_rounds, 1); ++round) {
+      for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[drill_rng.Below(i)]);
+      for (const Fact* f : order) {
+        TrainingFollowup l;
+        l.prompt = " " + problem.names[f->target] + "=";
+        l.completion =
+            (f->op == Op::kBase ? "" : problem.names[f->source] + OpChar(f->op)) + Num(f->operand) + ".";
+        lookups.push_back(std::move(l));
+      }
+    }
+    lookups.back().completion += kStop;
+    e.prompt += lookups.front().prompt;
+    e.completion = lookups.front().completion;
+    e.followups.assign(lookups.begin() + 1, lookups.end());
+    e.steps = static_cast<int>(lookups.size());
+    size_t bytes = e.prompt.size() + e.completion.size();
+    for (const auto& f : e.followups) bytes += f.prompt.size() + f.completion.size();
+    if (bytes <= mix.max_bytes) out.push_back(std::move(e));
   }
   return out;
 }

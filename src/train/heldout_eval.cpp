@@ -21,32 +21,38 @@ struct ContextDeleter {
   void operator()(llama_context* c) const { llama_free(c); }
 };
 
-// The byte a token stands for (-1 for special tokens).
-int TokenByte(llama_token t) {
-  if (t == kSpaceToken) return ' ';
-  if (t >= 3 && t < 259) return t - 3;
-  return -1;
+// The text a token stands for ("" for special tokens).
+std::string Piece(const llama_vocab* vocab, llama_token t) {
+  char buf[64];
+  const int n = llama_token_to_piece(vocab, t, buf, sizeof(buf), 0, /*special=*/false);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
 // Greedy continuation of `prompt` until "\n", a special token or max_tokens.
 std::string Generate(llama_context* ctx, const std::string& prompt, int max_tokens, int64_t* generated) {
   llama_memory_clear(llama_get_memory(ctx), true);
-  std::vector<llama_token> tokens;
-  for (int32_t t : TokenizeBytes(prompt, true)) tokens.push_back(t);
+  const llama_vocab* vocab = llama_model_get_vocab(llama_get_model(ctx));
+  std::vector<llama_token> tokens(prompt.size() + 2);
+  const int n_tokens =
+      llama_tokenize(vocab, prompt.data(), static_cast<int32_t>(prompt.size()), tokens.data(),
+                     static_cast<int32_t>(tokens.size()), /*add_special=*/true,
+                     /*parse_special=*/false);
+  if (n_tokens < 0) return "";
+  tokens.resize(static_cast<size_t>(n_tokens));
   const int n_ctx = static_cast<int>(llama_n_ctx(ctx));
   if (static_cast<int>(tokens.size()) >= n_ctx) return "";
   if (llama_decode(ctx, llama_batch_get_one(tokens.data(), static_cast<int32_t>(tokens.size()))) != 0)
     return "";
   std::string out;
   int pos = static_cast<int>(tokens.size());
-  const int n_vocab = llama_vocab_n_tokens(llama_model_get_vocab(llama_get_model(ctx)));
+  const int n_vocab = llama_vocab_n_tokens(vocab);
   for (int i = 0; i < max_tokens && pos < n_ctx; ++i) {
     const float* logits = llama_get_logits_ith(ctx, -1);
     llama_token best = static_cast<llama_token>(std::max_element(logits, logits + n_vocab) - logits);
     ++*generated;
-    const int b = TokenByte(best);
-    if (b < 0 || b == '\n') break;
-    out.push_back(static_cast<char>(b));
+    const std::string piece = Piece(vocab, best);
+    if (piece.empty() || piece == "\n") break;
+    out += piece;
     if (llama_decode(ctx, llama_batch_get_one(&best, 1)) != 0) break;
     ++pos;
   }
@@ -95,6 +101,9 @@ Result<HeldOutEvalReport> EvaluateHeldOut(const std::string& gguf_path, const He
       const std::string prompt = lang::RenderAnswerPrompt(problem, q);
       const std::string reasoned = Generate(ctx.get(), prompt, options.max_tokens, &report.generated_tokens);
       const auto answer = lang::ParseAnswer(reasoned);
+      const lang::LookupScore lookups = lang::ScoreLookups(problem, reasoned);
+      report.lookups_written += lookups.written;
+      report.lookups_correct += lookups.correct;
       const int steps = std::clamp(q.steps, 0, 8);
       ++report.reasoned_total[steps];
       if (answer && *answer == q.answer) ++report.reasoned_correct[steps];

@@ -33,10 +33,9 @@
 namespace sleeptime {
 namespace {
 
-constexpr int kVocab = kByteVocabSize;
 constexpr float kRmsEps = 1e-5f;
 constexpr float kRopeFreqBase = 10000.0f;
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '2'};
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '3'};
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
 LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
@@ -50,6 +49,7 @@ LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
   s.name = "sleeptime-demo";
   s.rms_eps = kRmsEps;
   s.rope_freq_base = kRopeFreqBase;
+  s.name_tokens = c.name_tokens;
   return s;
 }
 
@@ -120,14 +120,16 @@ class Reader {
 template <typename IO, typename Config>
 void ConfigFields(IO& io, Config& c) {
   io(c.n_embd), io(c.n_layer), io(c.n_head), io(c.n_ff), io(c.n_ctx), io(c.seed), io(c.batch_seqs);
+  io(c.name_tokens);
   auto& g = c.generator;
   io(g.min_facts), io(g.max_facts), io(g.max_depth), io(g.queries_per_problem);
   io(g.max_base_value), io(g.max_constant), io(g.max_mul_source);
   io(g.weight_value), io(g.weight_combination), io(g.weight_hypothetical);
   auto& m = c.mix;
   io(m.sleep_rate), io(m.notes_rate), io(m.two_notes_rate), io(m.direct_rate), io(m.forced_rate);
-  io(m.max_anticipated), io(m.max_bytes), io(m.queries_per_example);
+  io(m.max_anticipated), io(m.max_bytes), io(m.queries_per_example), io(m.lookup_rate), io(m.lookup_rounds);
   io(c.curriculum_problems), io(c.curriculum_max_facts), io(c.curriculum_max_depth);
+  io(c.curriculum_lookup_rate);
   io(c.total_steps), io(c.lr), io(c.lr_min_ratio), io(c.warmup_steps);
   io(c.beta1), io(c.beta2), io(c.eps), io(c.weight_decay), io(c.init_std);
 }
@@ -188,13 +190,16 @@ struct Batch {
 
 }  // namespace
 
-std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos) {
+std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool name_tokens) {
   std::vector<int32_t> out;
   out.reserve(text.size() + 1);
   if (add_bos) out.push_back(kBosToken);
   for (size_t i = 0; i < text.size(); ++i) {
     const auto b = static_cast<unsigned char>(text[i]);
-    if (b == ' ') {
+    if (name_tokens && b >= 'A' && b <= 'Z' && i + 1 < text.size() && text[i + 1] == '=') {
+      out.push_back(NameToken(static_cast<char>(b)));
+      ++i;
+    } else if (b == ' ') {
       out.push_back(kSpaceToken);
     } else if (b == 0xE2 && i + 2 < text.size() && static_cast<unsigned char>(text[i + 1]) == 0x96 &&
                static_cast<unsigned char>(text[i + 2]) == 0x81) {
@@ -273,12 +278,13 @@ struct Trainer::Impl {
   }
 
   int head_dim() const { return config.n_embd / config.n_head; }
+  int n_vocab() const { return config.name_tokens ? kNameVocabSize : kByteVocabSize; }
 
   Status Init() {
     backend = ggml_backend_cpu_init();
     if (!backend) return Status::Internal("trainer: cannot create the CPU backend");
     ggml_backend_cpu_set_n_threads(backend, config.threads);
-    plan = PlanLlamaTensors(GgufSpec(config), kVocab);
+    plan = PlanLlamaTensors(GgufSpec(config), n_vocab());
     ggml_init_params p{};
     p.mem_size = (3 * plan.size() + 8) * ggml_tensor_overhead();
     p.no_alloc = true;
@@ -338,13 +344,15 @@ struct Trainer::Impl {
     }
     const lang::Problem problem = lang::GenerateProblem(seed, generator);
     lang::MixOptions mix = config.mix;
+    if (static_cast<int64_t>(index) < config.curriculum_problems && config.curriculum_lookup_rate >= 0)
+      mix.lookup_rate = config.curriculum_lookup_rate;
     mix.max_bytes = std::min<size_t>(mix.max_bytes, static_cast<size_t>(config.n_ctx - 1));
     const auto examples = lang::RenderTrainingExamples(problem, SplitMix64(seed ^ 0xe8a3), mix);
     cached_examples.clear();
     for (const auto& ex : examples) {
       TokenizedExample t;
-      auto append = [&t](const std::string& text, bool loss) {
-        const std::vector<int32_t> toks = TokenizeBytes(text, false);
+      auto append = [&t, this](const std::string& text, bool loss) {
+        const std::vector<int32_t> toks = TokenizeBytes(text, false, config.name_tokens);
         t.tokens.insert(t.tokens.end(), toks.begin(), toks.end());
         t.loss.resize(t.tokens.size(), loss ? 1 : 0);
       };
@@ -483,7 +491,7 @@ struct Trainer::Impl {
     g.logits = ggml_mul_mat(ctx, output, hsel);  // [n_vocab, K]
     g.gf = ggml_new_graph_custom(ctx, 16384, with_loss);
     if (with_loss) {
-      g.labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, kVocab, K);
+      g.labels = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, n_vocab(), K);
       ggml_set_input(g.labels);
       g.loss = ggml_cross_entropy_loss(ctx, g.logits, g.labels);
       ggml_set_output(g.loss);
@@ -601,8 +609,8 @@ struct Trainer::Impl {
     ggml_backend_tensor_set(g.rows, batch.loss_rows.data(), 0, batch.loss_rows.size() * sizeof(int32_t));
     SetMask(g, T, B, batch.segment);
     {
-      std::vector<float> labels(static_cast<size_t>(kVocab) * K, 0.0f);
-      for (int i = 0; i < K; ++i) labels[static_cast<size_t>(i) * kVocab + batch.labels[i]] = 1.0f;
+      std::vector<float> labels(static_cast<size_t>(n_vocab()) * K, 0.0f);
+      for (int i = 0; i < K; ++i) labels[static_cast<size_t>(i) * n_vocab() + batch.labels[i]] = 1.0f;
       ggml_backend_tensor_set(g.labels, labels.data(), 0, labels.size() * sizeof(float));
     }
     const float lr = LearningRate(step);
@@ -650,7 +658,7 @@ struct Trainer::Impl {
     const bool ok = ggml_backend_graph_compute(backend, g.gf) == GGML_STATUS_SUCCESS;
     std::vector<float> out;
     if (ok) {
-      out.resize(static_cast<size_t>(T) * kVocab);
+      out.resize(static_cast<size_t>(T) * n_vocab());
       ggml_backend_tensor_get(g.logits, out.data(), 0, out.size() * sizeof(float));
     }
     ggml_gallocr_free(ga);

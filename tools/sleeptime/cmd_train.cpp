@@ -77,6 +77,8 @@ nlohmann::json EvalJson(const HeldOutEvalReport& r) {
           {"reasoned_by_steps", by_steps},
           {"direct_acc", r.direct_total ? double(r.direct_correct) / r.direct_total : 0.0},
           {"direct_n", r.direct_total},
+          {"lookup_acc", r.lookups_written ? double(r.lookups_correct) / r.lookups_written : 0.0},
+          {"lookups_n", r.lookups_written},
           {"generated_tokens", r.generated_tokens},
           {"seconds", r.seconds}};
 }
@@ -87,7 +89,8 @@ std::string EvalText(const HeldOutEvalReport& r) {
     if (r.reasoned_total[k] == 0) continue;
     s += fmt::format(" [{} steps {:.0f}%]", k, 100.0 * r.reasoned_correct[k] / r.reasoned_total[k]);
   }
-  s += fmt::format(" direct {}/{} ({:.1f}s)", r.direct_correct, r.direct_total, r.seconds);
+  s += fmt::format(" direct {}/{} lookups {}/{} ({:.1f}s)", r.direct_correct, r.direct_total,
+                   r.lookups_correct, r.lookups_written, r.seconds);
   return s;
 }
 
@@ -270,6 +273,8 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--n-ff", c.n_ff, "feed-forward width")->capture_default_str();
   cmd->add_option("--n-ctx", c.n_ctx, "training sequence length")->capture_default_str();
   cmd->add_option("--batch", c.batch_seqs, "sequences per step")->capture_default_str();
+  cmd->add_flag("--name-tokens", c.name_tokens,
+                "vocabulary with one token per definition start \"A=\"..\"Z=\" (286 tokens, not 260)");
   cmd->add_option("--queries-per-example", c.mix.queries_per_example,
                   "queries answered after one context in a training example")
       ->capture_default_str();
@@ -279,6 +284,12 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--curriculum-facts", c.curriculum_max_facts, "facts per problem in the curriculum")
       ->capture_default_str();
   cmd->add_option("--curriculum-depth", c.curriculum_max_depth, "dependency depth in the curriculum")
+      ->capture_default_str();
+  cmd->add_option("--lookup-rate", c.mix.lookup_rate,
+                  "chance that a problem also yields a lookup drill (context, then \"C=\" -> \"B*2.\")")
+      ->capture_default_str();
+  cmd->add_option("--curriculum-lookup-rate", c.curriculum_lookup_rate,
+                  "lookup drills in the curriculum (negative: --lookup-rate)")
       ->capture_default_str();
   cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
   cmd->add_option("--warmup", c.warmup_steps, "warmup steps")->capture_default_str();
