@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <string>
 
+#include "sleeptime/llama_backend.h"
 #include "sleeptime/random_model.h"
 
 namespace sleeptime::bench {
@@ -29,6 +30,23 @@ inline Result<std::string> WriteBenchModel(const std::string& dir, int n_ctx_tra
   const std::string path = dir + "/bench-model.gguf";
   if (Status st = WriteRandomLlamaModel(spec, path); !st.ok()) return st;
   return path;
+}
+
+// The model a benchmark runs on: `model` when given (--model), else the bench model written into `dir`.
+inline Result<std::string> ModelOrBenchModel(const std::string& model, const std::string& dir,
+                                             int n_ctx_train) {
+  if (!model.empty()) return model;
+  return WriteBenchModel(dir, n_ctx_train);
+}
+
+// Options every benchmark opens its in-process backend with.
+inline LlamaBackendOptions BenchBackendOptions(const std::string& model, int n_ctx, int threads, int slots) {
+  LlamaBackendOptions options;
+  options.model_path = model;
+  options.n_ctx = n_ctx;
+  options.n_threads = threads;
+  options.n_slots = slots;
+  return options;
 }
 
 }  // namespace sleeptime::bench

@@ -60,16 +60,10 @@ int main(int argc, char** argv) {
     if (a == "--batch") n_batch = std::atoi(argv[i + 1]);
   }
   const std::string dir = bench::ScratchDir("sleeptime-serve-bench");
-  if (model.empty()) {
-    auto written = bench::WriteBenchModel(dir, 2048);
-    if (!written.ok()) return Fail(written.status());
-    model = *written;
-  }
-  LlamaBackendOptions bo;
-  bo.model_path = model;
-  bo.n_ctx = 2048;
-  bo.n_threads = threads;
-  bo.n_slots = 3;
+  auto resolved = bench::ModelOrBenchModel(model, dir, 2048);
+  if (!resolved.ok()) return Fail(resolved.status());
+  model = *resolved;
+  LlamaBackendOptions bo = bench::BenchBackendOptions(model, 2048, threads, /*slots=*/3);
   // A live request waits at most one batch of a sleep job's prefill.
   bo.n_batch = n_batch;
   auto backend = LlamaBackend::Open(bo);

@@ -54,16 +54,10 @@ int main(int argc, char** argv) {
   }
   if (k < 2 || threads < 1 || budget < 1 || reps < 1) return Fail(Status::InvalidArgument("bad arguments"));
   const std::string dir = bench::ScratchDir("sleeptime-parallel-bench");
-  if (model.empty()) {
-    auto written = bench::WriteBenchModel(dir, 1024);
-    if (!written.ok()) return Fail(written.status());
-    model = *written;
-  }
-  LlamaBackendOptions bo;
-  bo.model_path = model;
-  bo.n_ctx = 1024;
-  bo.n_threads = threads;
-  bo.n_slots = k;
+  auto resolved = bench::ModelOrBenchModel(model, dir, 1024);
+  if (!resolved.ok()) return Fail(resolved.status());
+  model = *resolved;
+  const LlamaBackendOptions bo = bench::BenchBackendOptions(model, 1024, threads, k);
   auto backend = LlamaBackend::Open(bo);
   if (!backend.ok()) return Fail(backend.status());
   auto store = Store::Open(dir + "/db");
