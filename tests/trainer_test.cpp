@@ -141,19 +141,46 @@ TEST_F(TrainerTest, TokenizeBytesEqualsLlamaTokenize) {
             TokenizeBytes("a b", true).size());
 }
 
+// TokenizeBytes with the merged tokens of `config` equals llama.cpp's
+// tokenizer on the exported vocabulary; returns how many merged tokens it met.
+int ExpectTokenizeBytesEqualsLlamaTokenize(const TrainerConfig& config, const std::string& dir);
+
 TEST_F(TrainerTest, TokenizeBytesWithNameTokensEqualsLlamaTokenize) {
   TrainerConfig config = TinyConfig();
   config.name_tokens = true;
-  auto trainer = MakeTrainer(config);
-  ASSERT_NE(trainer, nullptr);
-  const std::string path = dir_ + "/names.gguf";
-  ASSERT_TRUE(trainer->ExportGguf(path).ok());
+  EXPECT_GT(ExpectTokenizeBytesEqualsLlamaTokenize(config, dir_), 100);  // every context's definitions
+  EXPECT_EQ(
+      TokenizeBytes("C=B*2.", false, true),
+      (std::vector<int32_t>{NameToken('C'), ByteToken('B'), ByteToken('*'), ByteToken('2'), ByteToken('.')}));
+}
+
+TEST_F(TrainerTest, TokenizeBytesWithOpTokensEqualsLlamaTokenize) {
+  TrainerConfig config = TinyConfig();
+  config.name_tokens = true;
+  config.op_tokens = true;
+  EXPECT_GT(ExpectTokenizeBytesEqualsLlamaTokenize(config, dir_), 200);  // definitions and relations
+  EXPECT_EQ(TokenizeBytes("C=B*2. D+E=4-Z-1.", false, true, true),
+            (std::vector<int32_t>{NameToken('C'), OpToken('B', '*'), ByteToken('2'), ByteToken('.'),
+                                  kSpaceToken, OpToken('D', '+'), NameToken('E'), ByteToken('4'),
+                                  ByteToken('-'), OpToken('Z', '-'), ByteToken('1'), ByteToken('.')}));
+  EXPECT_EQ(OpToken('Z', '*'), kOpVocabSize - 1);
+  EXPECT_EQ(OpToken('A', '/'), -1);
+}
+
+int ExpectTokenizeBytesEqualsLlamaTokenize(const TrainerConfig& config, const std::string& dir) {
+  auto made = Trainer::Create(config);
+  EXPECT_TRUE(made.ok()) << made.status().ToString();
+  if (!made.ok()) return 0;
+  std::unique_ptr<Trainer> trainer = std::move(made).value();
+  const std::string path = dir + "/names.gguf";
+  EXPECT_TRUE(trainer->ExportGguf(path).ok());
   llama_model_params mp = llama_model_default_params();
   mp.vocab_only = true;
   ModelPtr model(llama_model_load_from_file(path.c_str(), mp));
-  ASSERT_NE(model, nullptr);
+  EXPECT_NE(model, nullptr);
+  if (!model) return 0;
   const llama_vocab* vocab = llama_model_get_vocab(model.get());
-  EXPECT_EQ(llama_vocab_n_tokens(vocab), kNameVocabSize);
+  EXPECT_EQ(llama_vocab_n_tokens(vocab), ByteVocabSize(config.name_tokens, config.op_tokens));
 
   std::vector<std::string> texts = {"A=",
                                     "Z=",
@@ -164,6 +191,10 @@ TEST_F(TrainerTest, TokenizeBytesWithNameTokensEqualsLlamaTokenize) {
                                     "A==B",
                                     "=A=",
                                     "C'=D",
+                                    "C'=C-3",
+                                    "a+B*c-D/E",
+                                    "A+=B-",
+                                    "Z*",
                                     " C=B*2.",
                                     "Q: x=Y",
                                     "A=\xE2\x96\x81"
@@ -181,15 +212,12 @@ TEST_F(TrainerTest, TokenizeBytesWithNameTokensEqualsLlamaTokenize) {
   }
   int merged = 0;
   for (const auto& text : texts) {
-    const std::vector<int32_t> mine = TokenizeBytes(text, true, true);
+    const std::vector<int32_t> mine = TokenizeBytes(text, true, config.name_tokens, config.op_tokens);
     EXPECT_EQ(mine, LlamaTokenize(vocab, text, true)) << "text: '" << text << "'";
     merged += static_cast<int>(
         std::count_if(mine.begin(), mine.end(), [](int32_t t) { return t >= kByteVocabSize; }));
   }
-  EXPECT_GT(merged, 100);  // every context's definitions
-  EXPECT_EQ(
-      TokenizeBytes("C=B*2.", false, true),
-      (std::vector<int32_t>{NameToken('C'), ByteToken('B'), ByteToken('*'), ByteToken('2'), ByteToken('.')}));
+  return merged;
 }
 
 // Logits of the exported GGUF in llama.cpp equal the trainer's forward pass.
@@ -205,6 +233,13 @@ TEST_F(TrainerTest, ExportedNameTokenModelMatchesTrainerLogitsInLlamaCpp) {
   ExpectExportedLogitsMatch(config, dir_, 20);
 }
 
+TEST_F(TrainerTest, ExportedOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
+  TrainerConfig config = TinyConfig();
+  config.name_tokens = true;
+  config.op_tokens = true;
+  ExpectExportedLogitsMatch(config, dir_, 20);
+}
+
 void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& dir, int steps) {
   auto made = Trainer::Create(config);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
@@ -213,13 +248,16 @@ void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& d
     ASSERT_TRUE(trainer->Step().ok());  // trained weights: logits far from uniform
   const std::string path = dir + "/model.gguf";
   ASSERT_TRUE(trainer->ExportGguf(path).ok());
-  const int n_vocab = config.name_tokens ? kNameVocabSize : kByteVocabSize;
+  const int n_vocab = ByteVocabSize(config.name_tokens, config.op_tokens);
 
   const lang::Problem p = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, 3));
   const std::vector<int32_t> tokens =
-      TokenizeBytes(lang::RenderAnswerPrompt(p, p.queries.at(0)), true, config.name_tokens);
+      TokenizeBytes(lang::RenderAnswerPrompt(p, p.queries.at(0)), true, config.name_tokens, config.op_tokens);
   if (config.name_tokens) {
     ASSERT_TRUE(std::any_of(tokens.begin(), tokens.end(), [](int32_t t) { return t >= kByteVocabSize; }));
+  }
+  if (config.op_tokens) {
+    ASSERT_TRUE(std::any_of(tokens.begin(), tokens.end(), [](int32_t t) { return t >= kNameVocabSize; }));
   }
   ASSERT_GT(tokens.size(), 20u);
   ASSERT_LE(tokens.size(), 192u);

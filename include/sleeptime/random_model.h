@@ -26,6 +26,21 @@ inline constexpr int kByteVocabSize = 260;
 // and looking a definition up becomes a one-token match (an induction copy).
 inline constexpr int kNameTokenCount = 26;
 inline constexpr int kNameVocabSize = kByteVocabSize + kNameTokenCount;
+// The name-token vocabulary with op tokens: 78 more, "A+" .. "Z+", "A-" .. "Z-",
+// "A*" .. "Z*" (ids 286..363), merged wherever an uppercase letter precedes an
+// operator. A relation's right side ("B*2") then starts with one token that
+// carries the source and the operation together, so a lookup copies both right
+// after the name token, in one induction step. With name tokens alone the
+// operation was a second copy keyed on a source letter that several facts
+// share, and the model (run 5) wrote it at chance.
+inline constexpr char kOpTokenOperators[] = {'+', '-', '*'};
+inline constexpr int kOpTokenCount = 26 * 3;
+inline constexpr int kOpVocabSize = kNameVocabSize + kOpTokenCount;
+
+// Size of the byte vocabulary with the optional merged tokens.
+inline constexpr int ByteVocabSize(bool name_tokens, bool op_tokens) {
+  return op_tokens ? kOpVocabSize : name_tokens ? kNameVocabSize : kByteVocabSize;
+}
 
 // The shape of a llama-architecture model (also used by the GGUF writer).
 struct LlamaShape {

@@ -53,21 +53,31 @@ inline constexpr int32_t NameToken(char letter) {
   return kByteVocabSize + (letter - 'A');
 }
 
+// Op token of an uppercase letter and an operator of kOpTokenOperators: "B*"
+// (with the op-token vocabulary); -1 for any other operator.
+inline constexpr int32_t OpToken(char letter, char op) {
+  const int index = op == '+' ? 0 : op == '-' ? 1 : op == '*' ? 2 : -1;
+  return index < 0 ? -1 : kNameVocabSize + 26 * index + (letter - 'A');
+}
+
 // The tokens llama.cpp's tokenizer gives `text` with the byte vocabulary
 // (add_space_prefix off): ' ' -> kSpaceToken, any other byte b -> b + 3, and
 // the UTF-8 sequence of "\u2581" itself -> kSpaceToken. add_bos prepends kBosToken.
 // With name_tokens (kNameVocabSize), an uppercase letter followed by '=' is
-// one token, NameToken(letter).
-std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool name_tokens = false);
+// one token, NameToken(letter); with op_tokens too (kOpVocabSize), one
+// followed by '+', '-' or '*' is OpToken(letter, op).
+std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool name_tokens = false,
+                                   bool op_tokens = false);
 
 struct TrainerConfig {
-  // Model shape (n_vocab: the byte vocabulary, 260, or with name_tokens 286).
+  // Model shape (n_vocab: ByteVocabSize(name_tokens, op_tokens): 260, 286 or 364).
   int n_embd = 256;
   int n_layer = 4;
   int n_head = 4;
   int n_ff = 768;
   int n_ctx = 512;           // sequence length of a training row; also the exported context length
   bool name_tokens = false;  // vocabulary with "A=".."Z=" tokens (sleeptime/random_model.h)
+  bool op_tokens = false;    // and "A+".."Z*" tokens; needs name_tokens
 
   // Data.
   uint64_t seed = 1;   // weights init and data order

@@ -50,7 +50,7 @@ std::string ErrnoText() {
   return std::strerror(errno);
 }
 
-void SetByteVocab(gguf_context* ctx, bool name_tokens) {
+void SetByteVocab(gguf_context* ctx, bool name_tokens, bool op_tokens) {
   std::vector<std::string> tokens = {"<unk>", "<s>", "</s>"};
   std::vector<int32_t> types = {kTokenTypeUnknown, kTokenTypeControl, kTokenTypeControl};
   for (int b = 0; b < 256; ++b) {
@@ -68,6 +68,14 @@ void SetByteVocab(gguf_context* ctx, bool name_tokens) {
     for (char c = 'A'; c <= 'Z'; ++c) {
       tokens.push_back(std::string(1, c) + "=");
       types.push_back(kTokenTypeNormal);
+    }
+  }
+  if (op_tokens) {
+    for (char op : kOpTokenOperators) {
+      for (char c = 'A'; c <= 'Z'; ++c) {
+        tokens.push_back(std::string{c, op});
+        types.push_back(kTokenTypeNormal);
+      }
     }
   }
 
@@ -256,6 +264,7 @@ Status ValidateLlamaGgufSpec(const LlamaGgufSpec& spec) {
   if (spec.n_ctx_train <= 0)
     return bad("n_ctx_train must be positive, got " + std::to_string(spec.n_ctx_train));
   if (spec.name_tokens && !spec.vocab_from.empty()) return bad("name tokens extend the byte vocabulary only");
+  if (spec.op_tokens && !spec.name_tokens) return bad("op tokens extend the name-token vocabulary only");
   if (spec.n_embd % spec.n_head != 0) {
     return bad("n_embd " + std::to_string(spec.n_embd) + " is not a multiple of n_head " +
                std::to_string(spec.n_head));
@@ -300,7 +309,7 @@ std::vector<LlamaTensorInfo> PlanLlamaTensors(const LlamaGgufSpec& spec, int n_v
 }
 
 Result<int> LlamaGgufVocabSize(const LlamaGgufSpec& spec) {
-  if (spec.vocab_from.empty()) return spec.name_tokens ? kNameVocabSize : kByteVocabSize;
+  if (spec.vocab_from.empty()) return ByteVocabSize(spec.name_tokens, spec.op_tokens);
   GgufPtr g(gguf_init_empty());
   int n_vocab = 0;
   ST_RETURN_IF_ERROR(CopyVocab(spec.vocab_from, g.get(), &n_vocab));
@@ -331,8 +340,8 @@ Status WriteLlamaGguf(const LlamaGgufSpec& spec, const LlamaTensorFiller& fill, 
 
   int n_vocab = 0;
   if (spec.vocab_from.empty()) {
-    SetByteVocab(g, spec.name_tokens);
-    n_vocab = spec.name_tokens ? kNameVocabSize : kByteVocabSize;
+    SetByteVocab(g, spec.name_tokens, spec.op_tokens);
+    n_vocab = ByteVocabSize(spec.name_tokens, spec.op_tokens);
   } else {
     ST_RETURN_IF_ERROR(CopyVocab(spec.vocab_from, g, &n_vocab));
   }

@@ -25,6 +25,7 @@ struct LlamaGgufSpec : LlamaShape {
   bool f16 = false;          // matrices as F16; norms stay F32
   std::string vocab_from;    // empty: the byte-level vocabulary (kByteVocabSize tokens)
   bool name_tokens = false;  // byte vocabulary + "A=".."Z=" (kNameVocabSize tokens); not with vocab_from
+  bool op_tokens = false;    // and "A+".."Z*" (kOpVocabSize tokens); needs name_tokens
   std::string name = "sleeptime";
   float rms_eps = 1e-5f;
   float rope_freq_base = 10000.0f;
@@ -52,7 +53,7 @@ Status ValidateLlamaGgufSpec(const LlamaGgufSpec& spec);
 // attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm, ffn_gate, ffn_up, ffn_down.
 std::vector<LlamaTensorInfo> PlanLlamaTensors(const LlamaGgufSpec& spec, int n_vocab);
 
-// Vocabulary size `spec` yields (kByteVocabSize, kNameVocabSize, or that of spec.vocab_from).
+// Vocabulary size `spec` yields (ByteVocabSize(name_tokens, op_tokens), or that of spec.vocab_from).
 Result<int> LlamaGgufVocabSize(const LlamaGgufSpec& spec);
 
 // Writes the file to `path` (replaced atomically).

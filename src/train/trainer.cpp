@@ -35,7 +35,7 @@ namespace {
 
 constexpr float kRmsEps = 1e-5f;
 constexpr float kRopeFreqBase = 10000.0f;
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '3'};
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '4'};
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
 LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
@@ -50,6 +50,7 @@ LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
   s.rms_eps = kRmsEps;
   s.rope_freq_base = kRopeFreqBase;
   s.name_tokens = c.name_tokens;
+  s.op_tokens = c.op_tokens;
   return s;
 }
 
@@ -120,7 +121,7 @@ class Reader {
 template <typename IO, typename Config>
 void ConfigFields(IO& io, Config& c) {
   io(c.n_embd), io(c.n_layer), io(c.n_head), io(c.n_ff), io(c.n_ctx), io(c.seed), io(c.batch_seqs);
-  io(c.name_tokens);
+  io(c.name_tokens), io(c.op_tokens);
   auto& g = c.generator;
   io(g.min_facts), io(g.max_facts), io(g.max_depth), io(g.queries_per_problem);
   io(g.max_base_value), io(g.max_constant), io(g.max_mul_source);
@@ -190,7 +191,7 @@ struct Batch {
 
 }  // namespace
 
-std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool name_tokens) {
+std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool name_tokens, bool op_tokens) {
   std::vector<int32_t> out;
   out.reserve(text.size() + 1);
   if (add_bos) out.push_back(kBosToken);
@@ -198,6 +199,9 @@ std::vector<int32_t> TokenizeBytes(std::string_view text, bool add_bos, bool nam
     const auto b = static_cast<unsigned char>(text[i]);
     if (name_tokens && b >= 'A' && b <= 'Z' && i + 1 < text.size() && text[i + 1] == '=') {
       out.push_back(NameToken(static_cast<char>(b)));
+      ++i;
+    } else if (op_tokens && b >= 'A' && b <= 'Z' && i + 1 < text.size() && OpToken('A', text[i + 1]) >= 0) {
+      out.push_back(OpToken(static_cast<char>(b), text[i + 1]));
       ++i;
     } else if (b == ' ') {
       out.push_back(kSpaceToken);
@@ -278,7 +282,7 @@ struct Trainer::Impl {
   }
 
   int head_dim() const { return config.n_embd / config.n_head; }
-  int n_vocab() const { return config.name_tokens ? kNameVocabSize : kByteVocabSize; }
+  int n_vocab() const { return ByteVocabSize(config.name_tokens, config.op_tokens); }
 
   Status Init() {
     backend = ggml_backend_cpu_init();
@@ -352,7 +356,7 @@ struct Trainer::Impl {
     for (const auto& ex : examples) {
       TokenizedExample t;
       auto append = [&t, this](const std::string& text, bool loss) {
-        const std::vector<int32_t> toks = TokenizeBytes(text, false, config.name_tokens);
+        const std::vector<int32_t> toks = TokenizeBytes(text, false, config.name_tokens, config.op_tokens);
         t.tokens.insert(t.tokens.end(), toks.begin(), toks.end());
         t.loss.resize(t.tokens.size(), loss ? 1 : 0);
       };

@@ -275,6 +275,8 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--batch", c.batch_seqs, "sequences per step")->capture_default_str();
   cmd->add_flag("--name-tokens", c.name_tokens,
                 "vocabulary with one token per definition start \"A=\"..\"Z=\" (286 tokens, not 260)");
+  cmd->add_flag("--op-tokens", c.op_tokens,
+                "with --name-tokens, one token per relation start \"A+\"..\"Z*\" too (364 tokens)");
   cmd->add_option("--queries-per-example", c.mix.queries_per_example,
                   "queries answered after one context in a training example")
       ->capture_default_str();
