@@ -76,7 +76,8 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   EXPECT_EQ(j["problems"], 2);
   EXPECT_NE(r->ToMarkdown().find("| 1-3 |"), std::string::npos);
   EXPECT_TRUE(j["reasoned_lookups"].contains("written"));
-  EXPECT_LE(r->lookups_correct, r->lookups_written);
+  EXPECT_LE(r->lookups.correct, r->lookups.written);
+  EXPECT_LE(r->lookups.source_right, r->lookups.defined);
   // Every generation is in the samples file: 8 reasoned, 8 direct, 2 sleeps, 8 from notes.
   std::map<std::string, int> modes;
   std::ifstream samples(eo.samples_path);

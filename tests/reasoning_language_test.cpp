@@ -659,11 +659,25 @@ TEST(LangNotes, LookupsAreCheckedAgainstTheContextsFacts) {
   const LookupScore all = ScoreLookups(p, RenderNotes(p));
   EXPECT_EQ(all.written, 5);  // Eve, Dee, Cid, Bob, Fay; the computing steps are not lookups
   EXPECT_EQ(all.correct, 5);
-  // Wrong source, operator or constant; a computed step and a value read are not lookups.
-  const LookupScore mixed =
-      ScoreLookups(p, " Cid=Cid*2. Cid=Bob*3. Dee=Cid-3. Bob=Ann+4. Bob=Ann+5=12+5=17. Ann=12. Zed=Ann+1.");
-  EXPECT_EQ(mixed.written, 5);
+  EXPECT_EQ(all.defined, 5);
+  EXPECT_EQ(all.source_right + all.op_right + all.operand_right, 15);
+  EXPECT_EQ(all.other_fact, 0);
+  // Wrong source, operator or constant, another fact's right side (Bob's, for
+  // Cid), a name the context does not define; a computed step and a value
+  // read are not lookups.
+  const LookupScore mixed = ScoreLookups(
+      p, " Cid=Cid*2. Cid=Bob*3. Dee=Cid-3. Bob=Ann+4. Bob=Ann+5=12+5=17. Ann=12. Zed=Ann+1. Cid=Ann+5.");
+  EXPECT_EQ(mixed.written, 6);
   EXPECT_EQ(mixed.correct, 1);
+  EXPECT_EQ(mixed.defined, 5);  // not Zed
+  EXPECT_EQ(mixed.source_right, 3);
+  EXPECT_EQ(mixed.op_right, 4);
+  EXPECT_EQ(mixed.operand_right, 2);
+  EXPECT_EQ(mixed.other_fact, 1);
+  LookupScore sum = all;
+  sum += mixed;
+  EXPECT_EQ(sum.written, 11);
+  EXPECT_EQ(sum.other_fact, 1);
 }
 
 TEST(LangNotes, AccuracyOfRenderedAndCorruptedNotes) {

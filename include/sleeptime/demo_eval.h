@@ -17,6 +17,7 @@
 
 #include "sleeptime/backend.h"
 #include "sleeptime/prompts.h"
+#include "sleeptime/reasoning_language.h"
 #include "sleeptime/status.h"
 
 namespace sleeptime {
@@ -70,9 +71,9 @@ struct DemoEvalReport {
   std::map<int, ModeScore> reasoned, direct, notes;
   std::map<std::string, ModeScore> reasoned_by_kind, notes_by_kind;
   int64_t notes_derived = 0, notes_stated = 0, notes_correct = 0, sleep_tokens = 0;
-  // Relation lookups ("C=B*2.") in the reasoned answers, and how many copy
-  // the context's fact (lang::ScoreLookups).
-  int64_t lookups_written = 0, lookups_correct = 0;
+  // Relation lookups ("C=B*2.") in the reasoned answers, and which of their
+  // parts copy the context's fact (lang::ScoreLookups).
+  lang::LookupScore lookups;
   int notes_budget = 0;
   double seconds = 0;
 

@@ -280,10 +280,24 @@ NotesScore ScoreNotes(const Problem& problem, std::string_view notes);
 // The lookups in generated reasoning or notes: statements "X=Y op k." that
 // restate a relation (no computed value). Right when the context defines X
 // by exactly that relation — a diagnostic of whether the model finds the
-// fact it needs, the step every trace depends on.
+// fact it needs, the step every trace depends on. Which part of a lookup
+// goes wrong tells which copy failed: the source right after the name, the
+// operator after the source, the constant, or a whole other fact's right side
+// (the name matched the wrong fact).
 struct LookupScore {
   int written = 0;
   int correct = 0;
+  // Lookups of a name the context defines by a relation; the parts count among them.
+  int defined = 0;
+  int source_right = 0, op_right = 0, operand_right = 0;
+  int other_fact = 0;  // wrong, and the right side of another fact of the context
+
+  LookupScore& operator+=(const LookupScore& o) {
+    written += o.written, correct += o.correct, defined += o.defined;
+    source_right += o.source_right, op_right += o.op_right, operand_right += o.operand_right;
+    other_fact += o.other_fact;
+    return *this;
+  }
 };
 LookupScore ScoreLookups(const Problem& problem, std::string_view text);
 double NotesAccuracy(const Problem& problem, std::string_view notes);

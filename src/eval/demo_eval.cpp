@@ -127,9 +127,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       Score(r.answer, q.answer, r.usage.completion_tokens,
             {&report.reasoned[0], &report.reasoned[q.steps],
              &report.reasoned_by_kind[lang::QueryKindName(q.kind)]});
-      const lang::LookupScore lookups = lang::ScoreLookups(p, r.answer);
-      report.lookups_written += lookups.written;
-      report.lookups_correct += lookups.correct;
+      report.lookups += lang::ScoreLookups(p, r.answer);
       sample("reasoned", id, q.text, r.answer, q.answer);
 
       GenerateOptions direct;
@@ -193,13 +191,21 @@ std::string DemoEvalReport::ToJson() const {
       {"notes_budget", notes_budget},
       {"sleep_notes_accuracy", notes_accuracy()},
       {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
-      {"reasoned_lookups", {{"written", lookups_written}, {"correct", lookups_correct}}},
+      {"reasoned_lookups",
+       {{"written", lookups.written},
+        {"correct", lookups.correct},
+        {"defined", lookups.defined},
+        {"source_right", lookups.source_right},
+        {"op_right", lookups.op_right},
+        {"operand_right", lookups.operand_right},
+        {"other_fact", lookups.other_fact}}},
       {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
       {"seconds", seconds}};
   return j.dump(2);
 }
 
 std::string DemoEvalReport::ToMarkdown() const {
+  auto percent = [](int64_t part, int64_t whole) { return whole ? 100.0 * part / whole : 0.0; };
   std::string out = fmt::format("{} held-out problems ({} queries), model: {}\n\n", problems,
                                 reasoned.count(0) ? reasoned.at(0).n : 0, model);
   out +=
@@ -236,15 +242,20 @@ std::string DemoEvalReport::ToMarkdown() const {
       "\nWell-formed answers (right or wrong): reasoned {:.1f}%, direct {:.1f}%, from notes {:.1f}%.\n"
       "Sleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}; {} stated at all), "
       "{:.1f} tokens per "
-      "context.\nLookups in the reasoned answers (\"C=B*2.\"): {} written, {:.1f}% copy the context's fact.\n"
+      "context.\nLookups in the reasoned answers (\"C=B*2.\"): {} written, {:.1f}% copy the context's fact; "
+      "of the {} of a name the context defines by a relation, the source is right in {:.1f}%, the operator "
+      "in "
+      "{:.1f}%, the constant in {:.1f}%, and {:.1f}% are another fact's right side.\n"
       "Budget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
       "s.\n",
       100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),
       100 * (direct.count(0) ? direct.at(0).well_formed_rate() : 0.0),
       100 * (notes.count(0) ? notes.at(0).well_formed_rate() : 0.0), 100 * notes_accuracy(), notes_correct,
       notes_derived, notes_stated, problems ? static_cast<double>(sleep_tokens) / problems : 0.0,
-      lookups_written, lookups_written ? 100.0 * lookups_correct / lookups_written : 0.0, notes_budget,
-      reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+      lookups.written, percent(lookups.correct, lookups.written), lookups.defined,
+      percent(lookups.source_right, lookups.defined), percent(lookups.op_right, lookups.defined),
+      percent(lookups.operand_right, lookups.defined), percent(lookups.other_fact, lookups.defined),
+      notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
   return out;
 }
 

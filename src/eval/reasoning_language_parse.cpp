@@ -183,7 +183,17 @@ LookupScore ScoreLookups(const Problem& problem, std::string_view text) {
     ++score.written;
     for (const Fact& f : problem.facts) {
       if (f.source < 0 || problem.names[f.target] != target) continue;
-      score.correct += problem.names[f.source] == source && static_cast<char>(f.op) == op && f.operand == k;
+      const bool source_right = problem.names[f.source] == source, op_right = static_cast<char>(f.op) == op,
+                 operand_right = f.operand == k;
+      ++score.defined;
+      score.source_right += source_right, score.op_right += op_right, score.operand_right += operand_right;
+      score.correct += source_right && op_right && operand_right;
+      if (!(source_right && op_right && operand_right)) {
+        score.other_fact += std::any_of(problem.facts.begin(), problem.facts.end(), [&](const Fact& o) {
+          return o.source >= 0 && problem.names[o.source] == source && static_cast<char>(o.op) == op &&
+                 o.operand == k;
+        });
+      }
       break;
     }
   }
