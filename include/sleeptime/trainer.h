@@ -179,8 +179,8 @@ struct HeldOutEvalReport {
   // Reasoned answers (no notes, unlimited budget), by reasoning steps (index = steps, 0..8).
   std::vector<int> reasoned_total, reasoned_correct;
   int direct_total = 0, direct_correct = 0;
-  // Relation lookups ("C=B*2.") in the reasoned answers, and those that copy the context's fact.
-  int lookups_written = 0, lookups_correct = 0;
+  // Relation lookups ("C=B*2.") in the reasoned answers, and which of their parts copy the context's fact.
+  lang::LookupScore lookups;
   int64_t generated_tokens = 0;
   double seconds = 0;
   int reasoned_all_total() const;

@@ -243,9 +243,8 @@ std::string DemoEvalReport::ToMarkdown() const {
       "Sleep: the model's own notes state {:.1f}% of derived quantities correctly ({}/{}; {} stated at all), "
       "{:.1f} tokens per "
       "context.\nLookups in the reasoned answers (\"C=B*2.\"): {} written, {:.1f}% copy the context's fact; "
-      "of the {} of a name the context defines by a relation, the source is right in {:.1f}%, the operator "
-      "in "
-      "{:.1f}%, the constant in {:.1f}%, and {:.1f}% are another fact's right side.\n"
+      "of the {} of a name the context defines by a relation, the source is right in {:.1f}%, "
+      "the operator in {:.1f}%, the constant in {:.1f}%, and {:.1f}% are another fact's right side.\n"
       "Budget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
       "s.\n",
       100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),

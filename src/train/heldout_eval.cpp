@@ -101,9 +101,7 @@ Result<HeldOutEvalReport> EvaluateHeldOut(const std::string& gguf_path, const He
       const std::string prompt = lang::RenderAnswerPrompt(problem, q);
       const std::string reasoned = Generate(ctx.get(), prompt, options.max_tokens, &report.generated_tokens);
       const auto answer = lang::ParseAnswer(reasoned);
-      const lang::LookupScore lookups = lang::ScoreLookups(problem, reasoned);
-      report.lookups_written += lookups.written;
-      report.lookups_correct += lookups.correct;
+      report.lookups += lang::ScoreLookups(problem, reasoned);
       const int steps = std::clamp(q.steps, 0, 8);
       ++report.reasoned_total[steps];
       if (answer && *answer == q.answer) ++report.reasoned_correct[steps];

@@ -77,8 +77,8 @@ nlohmann::json EvalJson(const HeldOutEvalReport& r) {
           {"reasoned_by_steps", by_steps},
           {"direct_acc", r.direct_total ? double(r.direct_correct) / r.direct_total : 0.0},
           {"direct_n", r.direct_total},
-          {"lookup_acc", r.lookups_written ? double(r.lookups_correct) / r.lookups_written : 0.0},
-          {"lookups_n", r.lookups_written},
+          {"lookup_acc", r.lookups.written ? double(r.lookups.correct) / r.lookups.written : 0.0},
+          {"lookups_n", r.lookups.written},
           {"generated_tokens", r.generated_tokens},
           {"seconds", r.seconds}};
 }
@@ -90,7 +90,7 @@ std::string EvalText(const HeldOutEvalReport& r) {
     s += fmt::format(" [{} steps {:.0f}%]", k, 100.0 * r.reasoned_correct[k] / r.reasoned_total[k]);
   }
   s += fmt::format(" direct {}/{} lookups {}/{} ({:.1f}s)", r.direct_correct, r.direct_total,
-                   r.lookups_correct, r.lookups_written, r.seconds);
+                   r.lookups.correct, r.lookups.written, r.seconds);
   return s;
 }
 
