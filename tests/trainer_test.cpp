@@ -4,6 +4,8 @@
 // matches ggml's autodiff.
 #include "sleeptime/trainer.h"
 
+#include <ggml.h>
+#include <gguf.h>
 #include <gtest/gtest.h>
 #include <llama.h>
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -78,6 +81,7 @@ class TrainerTest : public ::testing::Test {
     return r.ok() ? std::move(r).value() : nullptr;
   }
 
+ public:
   static std::vector<float> Run(Trainer& t, int steps) {
     std::vector<float> losses;
     for (int i = 0; i < steps; ++i) {
@@ -91,6 +95,7 @@ class TrainerTest : public ::testing::Test {
     return losses;
   }
 
+ protected:
   std::string dir_;
 };
 
@@ -240,6 +245,70 @@ TEST_F(TrainerTest, ExportedOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
   ExpectExportedLogitsMatch(config, dir_, 20);
 }
 
+TEST_F(TrainerTest, ExportedFactoredOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
+  TrainerConfig config = TinyConfig();
+  config.name_tokens = true;
+  config.op_tokens = true;
+  config.factor_op_tokens = true;
+  ExpectExportedLogitsMatch(config, dir_, 20);
+}
+
+// The [n_embd, n_vocab] F32 tensor `name` of the GGUF at `path`.
+std::vector<float> ReadGgufTable(const std::string& path, const char* name, int64_t* n_embd) {
+  ggml_context* data = nullptr;
+  gguf_init_params params{/*no_alloc=*/false, /*ctx=*/&data};
+  gguf_context* gguf = gguf_init_from_file(path.c_str(), params);
+  std::vector<float> out;
+  if (gguf != nullptr && data != nullptr) {
+    const ggml_tensor* t = ggml_get_tensor(data, name);
+    if (t != nullptr && t->type == GGML_TYPE_F32) {
+      *n_embd = t->ne[0];
+      const auto* f = static_cast<const float*>(t->data);
+      out.assign(f, f + ggml_nelements(t));
+    }
+  }
+  if (data) ggml_free(data);
+  if (gguf) gguf_free(gguf);
+  return out;
+}
+
+TEST_F(TrainerTest, FactoredOpTokensStartAsLetterPlusOperatorAndLearnApart) {
+  TrainerConfig config = TinyConfig();
+  config.name_tokens = config.op_tokens = config.factor_op_tokens = true;
+  auto trainer = MakeTrainer(config);
+  ASSERT_NE(trainer, nullptr);
+  auto check = [&](bool at_init) {
+    const std::string path = dir_ + "/factored.gguf";
+    ASSERT_TRUE(trainer->ExportGguf(path).ok());
+    for (const char* name : {"token_embd.weight", "output.weight"}) {
+      int64_t n = 0;
+      const std::vector<float> table = ReadGgufTable(path, name, &n);
+      ASSERT_EQ(table.size(), static_cast<size_t>(n) * kOpVocabSize) << name;
+      double max_rest = 0, max_part = 0;
+      for (char letter : {'A', 'B', 'Z'}) {
+        for (char op : kOpTokenOperators) {
+          const float* v = &table[OpToken(letter, op) * n];
+          const float* l = &table[ByteToken(letter) * n];
+          const float* o = &table[ByteToken(op) * n];
+          for (int64_t e = 0; e < n; ++e) {
+            max_rest = std::max<double>(max_rest, std::fabs(v[e] - l[e] - o[e]));
+            max_part = std::max<double>(max_part, std::fabs(l[e]));
+          }
+        }
+      }
+      EXPECT_GT(max_part, 1e-3) << name;
+      if (at_init) {
+        EXPECT_LT(max_rest, 1e-6) << name << ": op tokens start as letter + operator";
+      } else {
+        EXPECT_GT(max_rest, 1e-6) << name << ": op tokens learn a rest of their own";
+      }
+    }
+  };
+  check(true);
+  Run(*trainer, 5);
+  check(false);
+}
+
 void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& dir, int steps) {
   auto made = Trainer::Create(config);
   ASSERT_TRUE(made.ok()) << made.status().ToString();
@@ -369,6 +438,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   TrainerConfig c = TinyConfig();
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
+  c.name_tokens = c.op_tokens = c.factor_op_tokens = true;  // the richest vocabulary
   auto straight = MakeTrainer(c);
   ASSERT_NE(straight, nullptr);
   Run(*straight, 6);
@@ -386,10 +456,42 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_EQ((*resumed)->config().total_steps, c.total_steps);
   EXPECT_EQ((*resumed)->config().mix.queries_per_example, 2);
   EXPECT_EQ((*resumed)->config().curriculum_problems, 3);
+  EXPECT_TRUE((*resumed)->config().factor_op_tokens);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
   EXPECT_TRUE((*resumed)->Weights() == straight->Weights()) << "resumed weights differ";
+}
+
+// Checkpoints of format version 4 (before factor_op_tokens) still resume.
+TEST_F(TrainerTest, VersionFourCheckpointResumes) {
+  const TrainerConfig c = TinyConfig();
+  auto first = MakeTrainer(c);
+  ASSERT_NE(first, nullptr);
+  Run(*first, 2);
+  ASSERT_TRUE(first->SaveCheckpoint(dir_ + "/ckpt").ok());
+  const std::string path = dir_ + "/ckpt/checkpoint.bin";
+  std::ifstream in(path, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  in.close();
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK5");
+  // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens.
+  const size_t factor_at = 8 + 5 * 4 + 8 + 4 + 2;
+  ASSERT_EQ(bytes[factor_at], 0);
+  bytes.erase(factor_at, 1);
+  bytes[7] = '4';
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  auto resumed = Trainer::Resume(dir_ + "/ckpt", c.threads);
+  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
+  EXPECT_EQ((*resumed)->step(), 2);
+  EXPECT_FALSE((*resumed)->config().factor_op_tokens);
+  EXPECT_TRUE((*resumed)->Weights() == first->Weights());
+
+  bytes[7] = '9';  // a future version is refused, not misread
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  auto future = Trainer::Resume(dir_ + "/ckpt", c.threads);
+  EXPECT_FALSE(future.ok());
+  EXPECT_EQ(future.status().code(), StatusCode::kCorruption);
 }
 
 TEST_F(TrainerTest, CorruptCheckpointIsRejected) {
@@ -402,20 +504,30 @@ TEST_F(TrainerTest, CorruptCheckpointIsRejected) {
   EXPECT_EQ(r.status().code(), StatusCode::kCorruption);
 }
 
+void ExpectMatmulGradientsMatchAutodiff(const TrainerConfig& a);
+
 TEST_F(TrainerTest, MatmulGradientsMatchAutodiff) {
-  TrainerConfig a = TinyConfig();
+  ExpectMatmulGradientsMatchAutodiff(TinyConfig());
+}
+
+TEST_F(TrainerTest, MatmulGradientsMatchAutodiffWithFactoredOpTokens) {
+  TrainerConfig c = TinyConfig();
+  c.name_tokens = c.op_tokens = c.factor_op_tokens = true;
+  ExpectMatmulGradientsMatchAutodiff(c);
+}
+
+void ExpectMatmulGradientsMatchAutodiff(const TrainerConfig& a) {
   TrainerConfig b = a;
   b.matmul_grads = false;
-  auto ta = MakeTrainer(a);
-  auto tb = MakeTrainer(b);
-  ASSERT_NE(ta, nullptr);
-  ASSERT_NE(tb, nullptr);
-  const auto la = Run(*ta, 4);
-  const auto lb = Run(*tb, 4);
+  auto ta = Trainer::Create(a);
+  auto tb = Trainer::Create(b);
+  ASSERT_TRUE(ta.ok() && tb.ok());
+  const auto la = TrainerTest::Run(**ta, 4);
+  const auto lb = TrainerTest::Run(**tb, 4);
   ASSERT_EQ(la.size(), lb.size());
   for (size_t i = 0; i < la.size(); ++i) EXPECT_NEAR(la[i], lb[i], 1e-4) << "step " << i;
-  const auto wa = ta->Weights();
-  const auto wb = tb->Weights();
+  const auto wa = (*ta)->Weights();
+  const auto wb = (*tb)->Weights();
   ASSERT_EQ(wa.size(), wb.size());
   double max_diff = 0;
   for (size_t i = 0; i < wa.size(); ++i) max_diff = std::max<double>(max_diff, std::fabs(wa[i] - wb[i]));

@@ -78,6 +78,11 @@ struct TrainerConfig {
   int n_ctx = 512;           // sequence length of a training row; also the exported context length
   bool name_tokens = false;  // vocabulary with "A=".."Z=" tokens (sleeptime/random_model.h)
   bool op_tokens = false;    // and "A+".."Z*" tokens; needs name_tokens
+  // With op_tokens: each op token's input embedding and output vector are its
+  // letter's plus its operator's plus a learned rest (zero at init), so "B*"
+  // shares what is learned about "B" and "*" instead of starting as one of 78
+  // rare tokens. The exported GGUF holds the sums: an ordinary op-token model.
+  bool factor_op_tokens = false;
 
   // Data.
   uint64_t seed = 1;   // weights init and data order

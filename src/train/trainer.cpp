@@ -35,7 +35,10 @@ namespace {
 
 constexpr float kRmsEps = 1e-5f;
 constexpr float kRopeFreqBase = 10000.0f;
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '4'};
+// The last byte is the format version; version 4 files (no factor_op_tokens)
+// still load.
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '5'};
+constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
 LlamaGgufSpec GgufSpec(const TrainerConfig& c) {
@@ -64,6 +67,7 @@ Status ValidateConfig(const TrainerConfig& c) {
   if (!(c.beta1 >= 0 && c.beta1 < 1) || !(c.beta2 >= 0 && c.beta2 < 1)) return bad("bad AdamW betas");
   if (!(c.weight_decay >= 0 && c.weight_decay * c.lr <= 1)) return bad("bad weight decay");
   if (c.threads <= 0) return bad("threads must be positive");
+  if (c.factor_op_tokens && !c.op_tokens) return bad("factor_op_tokens needs op_tokens");
   return Status::Ok();
 }
 
@@ -119,9 +123,10 @@ class Reader {
 // alike, so the two cannot drift apart. `io` maps each member's type to its
 // fixed on-disk width (int -> i32, size_t -> u64).
 template <typename IO, typename Config>
-void ConfigFields(IO& io, Config& c) {
+void ConfigFields(IO& io, Config& c, char version) {
   io(c.n_embd), io(c.n_layer), io(c.n_head), io(c.n_ff), io(c.n_ctx), io(c.seed), io(c.batch_seqs);
   io(c.name_tokens), io(c.op_tokens);
+  if (version >= '5') io(c.factor_op_tokens);
   auto& g = c.generator;
   io(g.min_facts), io(g.max_facts), io(g.max_depth), io(g.queries_per_problem);
   io(g.max_base_value), io(g.max_constant), io(g.max_mul_source);
@@ -141,10 +146,10 @@ using DiskType = std::conditional_t<std::is_same_v<T, int>, int32_t,
 
 void WriteConfig(Writer& w, const TrainerConfig& c) {
   auto io = [&w](const auto& v) { w.Pod(static_cast<DiskType<std::decay_t<decltype(v)>>>(v)); };
-  ConfigFields(io, c);
+  ConfigFields(io, c, kCheckpointMagic[7]);
 }
 
-bool ReadConfig(Reader& r, TrainerConfig* c) {
+bool ReadConfig(Reader& r, TrainerConfig* c, char version) {
   bool ok = true;
   auto io = [&](auto& v) {
     using T = std::decay_t<decltype(v)>;
@@ -152,7 +157,7 @@ bool ReadConfig(Reader& r, TrainerConfig* c) {
     ok = ok && r.Pod(&d);
     v = static_cast<T>(d);
   };
-  ConfigFields(io, *c);
+  ConfigFields(io, *c, version);
   return ok;
 }
 
@@ -188,6 +193,27 @@ struct Batch {
   int64_t real_tokens = 0;
   int64_t examples = 0;
 };
+
+// Calls f(op token, its letter's byte token, its operator's byte token) for each op token.
+template <typename F>
+void ForEachOpToken(F&& f) {
+  for (char op : kOpTokenOperators) {
+    for (char letter = 'A'; letter <= 'Z'; ++letter) f(OpToken(letter, op), ByteToken(letter), ByteToken(op));
+  }
+}
+
+// The tensors that hold one vector per token, [n_embd, n_vocab].
+bool IsTokenTable(const std::string& name) {
+  return name == "token_embd.weight" || name == "output.weight";
+}
+
+// factor_op_tokens: a token table as the model uses it, from the stored one.
+void EffectiveTokenTable(int64_t n_embd, float* table) {
+  ForEachOpToken([&](int32_t token, int32_t letter, int32_t op) {
+    for (int64_t e = 0; e < n_embd; ++e)
+      table[token * n_embd + e] += table[letter * n_embd + e] + table[op * n_embd + e];
+  });
+}
 
 }  // namespace
 
@@ -255,6 +281,9 @@ struct Trainer::Impl {
 
   std::vector<LlamaTensorInfo> plan;
   std::vector<ggml_tensor*> weights, moment1, moment2;
+  // factor_op_tokens: the constant [n_vocab, n_vocab] map from stored to
+  // effective token vectors (identity, plus letter and operator for op tokens).
+  ggml_tensor* op_factors = nullptr;
   ggml_tensor* loss_grad = nullptr;      // scalar 1: the loss's incoming gradient
   ggml_tensor* adamw_decay = nullptr;    // 7 AdamW parameters, matrices
   ggml_tensor* adamw_nodecay = nullptr;  // norms
@@ -309,11 +338,23 @@ struct Trainer::Impl {
     loss_grad = ggml_new_tensor_1d(ctx_static, GGML_TYPE_F32, 1);
     adamw_decay = ggml_new_tensor_1d(ctx_static, GGML_TYPE_F32, 7);
     adamw_nodecay = ggml_new_tensor_1d(ctx_static, GGML_TYPE_F32, 7);
+    if (config.factor_op_tokens)
+      op_factors = ggml_new_tensor_2d(ctx_static, GGML_TYPE_F32, n_vocab(), n_vocab());
     buf_static = ggml_backend_alloc_ctx_tensors(ctx_static, backend);
     if (!buf_static) return Status::Internal("trainer: cannot allocate the weights");
     ggml_backend_buffer_clear(buf_static, 0);
     const float one = 1.0f;
     ggml_backend_tensor_set(loss_grad, &one, 0, sizeof(one));
+    if (op_factors) {
+      const size_t V = static_cast<size_t>(n_vocab());
+      std::vector<float> m(V * V, 0.0f);  // m[u + v * V]: stored vector u's weight in effective vector v
+      for (size_t v = 0; v < V; ++v) m[v + v * V] = 1.0f;
+      ForEachOpToken([&](int32_t token, int32_t letter, int32_t op) {
+        m[static_cast<size_t>(letter) + token * V] = 1.0f;
+        m[static_cast<size_t>(op) + token * V] = 1.0f;
+      });
+      ggml_backend_tensor_set(op_factors, m.data(), 0, m.size() * sizeof(float));
+    }
     galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(backend));
     compute_meta.resize(ggml_tensor_overhead() * 8192 + ggml_graph_overhead_custom(16384, true));
     return Status::Ok();
@@ -331,6 +372,12 @@ struct Trainer::Impl {
         const bool out_proj = t.name.ends_with("attn_output.weight") || t.name.ends_with("ffn_down.weight");
         std::mt19937_64 rng(SplitMix64(config.seed ^ SplitMix64(0x7a11 + i)));
         FillGaussian(rng, out_proj ? out_std : config.init_std, data.data(), t.elements());
+        // Factored op tokens start as exactly their letter plus their operator.
+        if (config.factor_op_tokens && IsTokenTable(t.name)) {
+          ForEachOpToken([&](int32_t token, int32_t, int32_t) {
+            std::fill_n(data.begin() + static_cast<int64_t>(token) * t.ne0, t.ne0, 0.0f);
+          });
+        }
       }
       ggml_backend_tensor_set(weights[i], data.data(), 0, data.size() * sizeof(float));
     }
@@ -452,6 +499,14 @@ struct Trainer::Impl {
     ggml_tensor* tok_embd = weights[w++];
     ggml_tensor* output_norm = weights[w++];
     ggml_tensor* output = weights[w++];
+    if (op_factors) {
+      // [n_embd, V] x [V, V]: each effective vector is a sum of stored ones.
+      auto effective = [&](ggml_tensor* table) {
+        return ggml_mul_mat(ctx, ggml_cont(ctx, ggml_transpose(ctx, table)), op_factors);
+      };
+      tok_embd = effective(tok_embd);
+      output = effective(output);
+    }
     ggml_tensor* x = ggml_get_rows(ctx, tok_embd, g.tokens);  // [n_embd, N]
     const float kq_scale = 1.0f / std::sqrt(static_cast<float>(hd));
     for (int il = 0; il < config.n_layer; ++il) {
@@ -752,11 +807,17 @@ Result<std::unique_ptr<Trainer>> Trainer::Resume(const std::string& dir, int thr
   std::fclose(f);
   Reader r(std::move(data));
   char magic[8];
-  if (!r.Bytes(magic, sizeof(magic)) || std::memcmp(magic, kCheckpointMagic, sizeof(magic)) != 0) {
+  if (!r.Bytes(magic, sizeof(magic)) || std::memcmp(magic, kCheckpointMagic, sizeof(magic) - 1) != 0) {
     return Status::Corruption("'" + path + "' is not a sleeptime trainer checkpoint");
   }
+  const char version = magic[sizeof(magic) - 1];
+  if (version < kOldestCheckpointVersion || version > kCheckpointMagic[7]) {
+    return Status::Corruption("'" + path + "' is a trainer checkpoint of another version (" +
+                              std::string(1, version) + ")");
+  }
   TrainerConfig config;
-  if (!ReadConfig(r, &config)) return Status::Corruption("checkpoint '" + path + "': truncated config");
+  if (!ReadConfig(r, &config, version))
+    return Status::Corruption("checkpoint '" + path + "': truncated config");
   config.threads = threads;
   config.matmul_grads = matmul_grads;
   ST_RETURN_IF_ERROR(ValidateConfig(config));
@@ -793,6 +854,7 @@ Status Trainer::ExportGguf(const std::string& path, bool f16) const {
         }
         ggml_backend_tensor_get(impl->weights[index], out, 0,
                                 static_cast<size_t>(info.elements()) * sizeof(float));
+        if (impl->config.factor_op_tokens && IsTokenTable(info.name)) EffectiveTokenTable(info.ne0, out);
         return Status::Ok();
       },
       path);

@@ -277,6 +277,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
                 "vocabulary with one token per definition start \"A=\"..\"Z=\" (286 tokens, not 260)");
   cmd->add_flag("--op-tokens", c.op_tokens,
                 "with --name-tokens, one token per relation start \"A+\"..\"Z*\" too (364 tokens)");
+  cmd->add_flag("--factor-op-tokens", c.factor_op_tokens,
+                "with --op-tokens, each op token's embedding and output vector is its letter's plus its "
+                "operator's plus a learned rest");
   cmd->add_option("--queries-per-example", c.mix.queries_per_example,
                   "queries answered after one context in a training example")
       ->capture_default_str();
