@@ -849,6 +849,16 @@ TEST(LangTraining, MultiQueryExamplesShareOnePrefix) {
   EXPECT_GT(answer_queries, total_queries * 9 / 10);  // few dropped for length
 }
 
+// A drill is appended; every other example is drawn exactly as without it.
+void ExpectOneDrillAppended(const std::vector<TrainingExample>& with,
+                            const std::vector<TrainingExample>& without) {
+  ASSERT_EQ(with.size(), without.size() + 1);
+  for (size_t i = 0; i < without.size(); ++i) {
+    EXPECT_EQ(with[i].prompt, without[i].prompt);
+    EXPECT_EQ(with[i].completion, without[i].completion);
+  }
+}
+
 TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
   MixOptions plain;
   plain.queries_per_example = 4;
@@ -858,14 +868,8 @@ TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
   int drills_seen = 0;
   for (uint64_t seed = 0; seed < 300; ++seed) {
     const Problem p = GenerateProblem(seed);
-    const auto without = RenderTrainingExamples(p, seed, plain);
     const auto with = RenderTrainingExamples(p, seed, drills);
-    // A drill is appended; every other example is drawn exactly as before.
-    ASSERT_EQ(with.size(), without.size() + 1);
-    for (size_t i = 0; i < without.size(); ++i) {
-      EXPECT_EQ(with[i].prompt, without[i].prompt);
-      EXPECT_EQ(with[i].completion, without[i].completion);
-    }
+    ASSERT_NO_FATAL_FAILURE(ExpectOneDrillAppended(with, RenderTrainingExamples(p, seed, plain)));
     const TrainingExample& e = with.back();
     ASSERT_EQ(e.format, Format::kLookup);
     ++drills_seen;
@@ -900,6 +904,57 @@ TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
   }
   EXPECT_EQ(drills_seen, 300);
   EXPECT_STREQ(FormatName(Format::kLookup), "lookup");
+}
+
+TEST(LangTraining, ArithmeticDrillsComputeRightAndLeaveOtherDrawsAlone) {
+  MixOptions plain;
+  plain.queries_per_example = 4;
+  plain.lookup_rate = 0.5;
+  MixOptions drills = plain;
+  drills.arithmetic_rate = 1.0;
+  drills.arithmetic_items = 12;
+  std::map<char, int> ops;
+  int two_digit = 0, items = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const auto with = RenderTrainingExamples(p, seed, drills);
+    ASSERT_NO_FATAL_FAILURE(ExpectOneDrillAppended(with, RenderTrainingExamples(p, seed, plain)));
+    const TrainingExample& e = with.back();
+    ASSERT_EQ(e.format, Format::kArithmetic);
+    ASSERT_TRUE(e.prompt.starts_with(kArithmeticMarker)) << e.prompt;
+    std::vector<std::pair<std::string, std::string>> calcs = {
+        {e.prompt.substr(std::string(kArithmeticMarker).size()), e.completion}};
+    for (const TrainingFollowup& f : e.followups) calcs.emplace_back(f.prompt, f.completion);
+    ASSERT_EQ(calcs.size(), 12u);
+    EXPECT_EQ(e.steps, 12);
+    for (size_t i = 0; i < calcs.size(); ++i) {
+      auto [prompt, completion] = calcs[i];
+      if (i + 1 == calcs.size()) {
+        ASSERT_TRUE(completion.ends_with(kStop));
+        completion.pop_back();
+      }
+      // " a+b=" -> "r." with r the true result, every number in the language's range.
+      long long a = 0, b = 0, r = 0;
+      char op = 0, eq = 0, dot = 0;
+      ASSERT_EQ(std::sscanf(prompt.c_str(), " %lld%c%lld%c", &a, &op, &b, &eq), 4) << prompt;
+      ASSERT_EQ(eq, '=');
+      ASSERT_EQ(std::sscanf(completion.c_str(), "%lld%c", &r, &dot), 2) << completion;
+      ASSERT_EQ(dot, '.');
+      EXPECT_EQ(prompt, " " + std::to_string(a) + op + std::to_string(b) + "=");
+      EXPECT_EQ(r, op == '+' ? a + b : op == '-' ? a - b : a * b) << prompt << completion;
+      for (long long v : {a, b, r}) {
+        EXPECT_GE(v, kMinValue);
+        EXPECT_LE(v, kMaxValue);
+      }
+      ++ops[op];
+      ++items;
+      two_digit += a >= 10 && a < 100;
+    }
+  }
+  EXPECT_EQ(ops.size(), 3u);
+  for (const auto& [op, n] : ops) EXPECT_GT(n, items / 5) << op;
+  EXPECT_GT(two_digit, items / 5);  // traces' values are often small
+  EXPECT_STREQ(FormatName(Format::kArithmetic), "arithmetic");
 }
 
 TEST(LangNotes, AnticipatedAnswersAreReadFromTheNotes) {

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -439,6 +440,8 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
   c.name_tokens = c.op_tokens = c.factor_op_tokens = true;  // the richest vocabulary
+  c.mix.arithmetic_rate = 0.5;
+  c.mix.arithmetic_items = 5;
   auto straight = MakeTrainer(c);
   ASSERT_NE(straight, nullptr);
   Run(*straight, 6);
@@ -457,14 +460,17 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_EQ((*resumed)->config().mix.queries_per_example, 2);
   EXPECT_EQ((*resumed)->config().curriculum_problems, 3);
   EXPECT_TRUE((*resumed)->config().factor_op_tokens);
+  EXPECT_EQ((*resumed)->config().mix.arithmetic_rate, 0.5);
+  EXPECT_EQ((*resumed)->config().mix.arithmetic_items, 5);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
   EXPECT_TRUE((*resumed)->Weights() == straight->Weights()) << "resumed weights differ";
 }
 
-// Checkpoints of format version 4 (before factor_op_tokens) still resume.
-TEST_F(TrainerTest, VersionFourCheckpointResumes) {
+// Checkpoints of format versions 4 (before factor_op_tokens) and 5 (before
+// arithmetic drills) still resume.
+TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   const TrainerConfig c = TinyConfig();
   auto first = MakeTrainer(c);
   ASSERT_NE(first, nullptr);
@@ -474,18 +480,29 @@ TEST_F(TrainerTest, VersionFourCheckpointResumes) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK5");
-  // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens.
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK6");
+  // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
+  // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
+  // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
   const size_t factor_at = 8 + 5 * 4 + 8 + 4 + 2;
+  const size_t arithmetic_at = factor_at + 1 + (4 * 4 + 3 * 8 + 3 * 4) + (5 * 8 + 4 + 8 + 4 + 8 + 4);
   ASSERT_EQ(bytes[factor_at], 0);
-  bytes.erase(factor_at, 1);
-  bytes[7] = '4';
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
-  auto resumed = Trainer::Resume(dir_ + "/ckpt", c.threads);
-  ASSERT_TRUE(resumed.ok()) << resumed.status().ToString();
-  EXPECT_EQ((*resumed)->step(), 2);
-  EXPECT_FALSE((*resumed)->config().factor_op_tokens);
-  EXPECT_TRUE((*resumed)->Weights() == first->Weights());
+  ASSERT_EQ(bytes.substr(arithmetic_at, 8), std::string(8, '\0'));
+  int32_t items = 0;
+  std::memcpy(&items, bytes.data() + arithmetic_at + 8, sizeof(items));
+  ASSERT_EQ(items, c.mix.arithmetic_items);
+  bytes.erase(arithmetic_at, 12);
+  for (char version : {'5', '4'}) {
+    if (version == '4') bytes.erase(factor_at, 1);
+    bytes[7] = version;
+    std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+    auto resumed = Trainer::Resume(dir_ + "/ckpt", c.threads);
+    ASSERT_TRUE(resumed.ok()) << version << ": " << resumed.status().ToString();
+    EXPECT_EQ((*resumed)->step(), 2);
+    EXPECT_FALSE((*resumed)->config().factor_op_tokens);
+    EXPECT_EQ((*resumed)->config().mix.arithmetic_rate, 0.0);
+    EXPECT_TRUE((*resumed)->Weights() == first->Weights());
+  }
 
   bytes[7] = '9';  // a future version is refused, not misread
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;

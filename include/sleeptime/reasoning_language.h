@@ -61,6 +61,7 @@ inline constexpr char kAnswerMarker[] = " answer: ";   // before the number; als
 inline constexpr char kStop[] = "\n";                  // ends the notes and every answer
 inline constexpr char kNotesSeparator[] = "\nNOTES:";  // joins several notes samples (sleep-time scaling)
 inline constexpr char kLookupMarker[] = "FACTS:";      // starts a lookup drill line (training only)
+inline constexpr char kArithmeticMarker[] = "CALC:";   // starts an arithmetic drill line (training only)
 
 // The same layout as engine prompt templates ({{context}} = RenderContext,
 // {{notes}} = notes samples joined with kNotesSeparator, {{query}} =
@@ -214,6 +215,10 @@ enum class Format {
   // rests on, drilled densely: in traces it is a few tokens among many
   // predictable ones, and tiny models did not learn it from traces alone.
   kLookup,
+  // Training only: "CALC:", then computations like the traces' " 168+7="
+  // (no loss) -> "175." (loss), drawn at random: the last-digit arithmetic
+  // every trace step ends with, drilled densely.
+  kArithmetic,
 };
 const char* FormatName(Format format);  // "sleep", "reasoned", "direct", "forced"
 
@@ -249,12 +254,15 @@ struct MixOptions {
   int queries_per_example = 1;  // answer examples carry up to this many queries (one prefix, one notes draw)
   double lookup_rate = 0.0;     // chance that a problem also yields a lookup drill (Format::kLookup)
   int lookup_rounds = 2;        // passes over the facts in a drill, each in a fresh shuffled order
+  double arithmetic_rate =
+      0.0;                    // chance that a problem also yields an arithmetic drill (Format::kArithmetic)
+  int arithmetic_items = 16;  // computations in an arithmetic drill
 };
 
 // Examples from one problem: optionally one sleep example, then answer
 // examples of up to mix.queries_per_example queries each, then optionally one
-// lookup drill, formats drawn with `seed`. Deterministic. Fields other than prompt/completion describe the
-// first query.
+// lookup drill and one arithmetic drill, formats drawn with `seed`. Deterministic. Fields other than
+// prompt/completion describe the first query.
 std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint64_t seed,
                                                     const MixOptions& mix = {});
 

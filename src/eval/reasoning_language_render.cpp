@@ -185,6 +185,56 @@ std::string QuestionText(const Problem& p, const Query& q) {
   return "";
 }
 
+size_t ExampleBytes(const TrainingExample& e) {
+  size_t bytes = e.prompt.size() + e.completion.size();
+  for (const auto& f : e.followups) bytes += f.prompt.size() + f.completion.size();
+  return bytes;
+}
+
+// Computations shaped like the traces': a value plus or minus a constant
+// (1..20) or another value, or a value up to 99 doubled or tripled; operands
+// and results in [kMinValue, kMaxValue]. Half the values have two digits.
+TrainingExample RenderArithmeticDrill(Rng& rng, int items) {
+  std::vector<TrainingFollowup> calcs;
+  auto value = [&rng] { return rng.Chance(0.5) ? rng.Range(2, 99) : rng.Range(2, kMaxValue); };
+  for (int i = 0; i < items; ++i) {
+    int64_t a = 0, b = 0, r = 0;
+    char op = '+';
+    switch (rng.Below(3)) {
+      case 0:
+        a = std::min(value(), kMaxValue - 1);
+        b = rng.Chance(0.6) ? rng.Range(1, std::min<int64_t>(20, kMaxValue - a))
+                            : rng.Range(1, kMaxValue - a);
+        r = a + b;
+        break;
+      case 1:
+        op = '-';
+        a = value();
+        b = rng.Chance(0.6) ? rng.Range(1, std::min<int64_t>(20, a - 1)) : rng.Range(1, a - 1);
+        r = a - b;
+        break;
+      default:
+        op = '*';
+        a = rng.Range(1, 99);
+        b = rng.Range(2, 3);
+        r = a * b;
+        break;
+    }
+    TrainingFollowup c;
+    c.prompt = std::string(1, ' ').append(Num(a)).append(1, op).append(Num(b)).append(1, '=');
+    c.completion = Num(r) + ".";
+    calcs.push_back(std::move(c));
+  }
+  calcs.back().completion += kStop;
+  TrainingExample e;
+  e.format = Format::kArithmetic;
+  e.prompt = std::string(kArithmeticMarker) + calcs.front().prompt;
+  e.completion = calcs.front().completion;
+  e.followups.assign(calcs.begin() + 1, calcs.end());
+  e.steps = items;
+  return e;
+}
+
 }  // namespace
 
 const char* QueryKindName(QueryKind kind) {
@@ -211,6 +261,8 @@ const char* FormatName(Format format) {
       return "forced";
     case Format::kLookup:
       return "lookup";
+    case Format::kArithmetic:
+      return "arithmetic";
   }
   return "?";
 }
@@ -385,6 +437,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
         }
         case Format::kSleep:
         case Format::kLookup:
+        case Format::kArithmetic:
           break;
       }
     };
@@ -406,9 +459,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
         render(parts[i], with_notes, &f.prompt, &f.completion, &unused);
         e.followups.push_back(std::move(f));
       }
-      size_t bytes = e.prompt.size() + e.completion.size();
-      for (const auto& f : e.followups) bytes += f.prompt.size() + f.completion.size();
-      if (bytes <= mix.max_bytes) {
+      if (ExampleBytes(e) <= mix.max_bytes) {
         out.push_back(std::move(e));
         break;
       }
@@ -444,9 +495,14 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
     e.completion = lookups.front().completion;
     e.followups.assign(lookups.begin() + 1, lookups.end());
     e.steps = static_cast<int>(lookups.size());
-    size_t bytes = e.prompt.size() + e.completion.size();
-    for (const auto& f : e.followups) bytes += f.prompt.size() + f.completion.size();
-    if (bytes <= mix.max_bytes) out.push_back(std::move(e));
+    if (ExampleBytes(e) <= mix.max_bytes) out.push_back(std::move(e));
+  }
+
+  // Also a stream of its own, drawn after everything above.
+  Rng calc_rng(rng.Next() ^ 0x43414c4344524c4cULL);
+  if (mix.arithmetic_rate > 0 && calc_rng.Chance(mix.arithmetic_rate)) {
+    out.push_back(RenderArithmeticDrill(calc_rng, std::max(mix.arithmetic_items, 1)));
+    if (ExampleBytes(out.back()) > mix.max_bytes) out.pop_back();
   }
   return out;
 }

@@ -35,9 +35,9 @@ namespace {
 
 constexpr float kRmsEps = 1e-5f;
 constexpr float kRopeFreqBase = 10000.0f;
-// The last byte is the format version; version 4 files (no factor_op_tokens)
-// still load.
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '5'};
+// The last byte is the format version; older files still load (version 4 has
+// no factor_op_tokens, 4 and 5 no arithmetic drills).
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '6'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -134,6 +134,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   auto& m = c.mix;
   io(m.sleep_rate), io(m.notes_rate), io(m.two_notes_rate), io(m.direct_rate), io(m.forced_rate);
   io(m.max_anticipated), io(m.max_bytes), io(m.queries_per_example), io(m.lookup_rate), io(m.lookup_rounds);
+  if (version >= '6') io(m.arithmetic_rate), io(m.arithmetic_items);
   io(c.curriculum_problems), io(c.curriculum_max_facts), io(c.curriculum_max_depth);
   io(c.curriculum_lookup_rate);
   io(c.total_steps), io(c.lr), io(c.lr_min_ratio), io(c.warmup_steps);

@@ -296,6 +296,11 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--curriculum-lookup-rate", c.curriculum_lookup_rate,
                   "lookup drills in the curriculum (negative: --lookup-rate)")
       ->capture_default_str();
+  cmd->add_option("--arithmetic-rate", c.mix.arithmetic_rate,
+                  "chance that a problem also yields an arithmetic drill (\"CALC: 168+7=\" -> \"175.\")")
+      ->capture_default_str();
+  cmd->add_option("--arithmetic-items", c.mix.arithmetic_items, "computations per arithmetic drill")
+      ->capture_default_str();
   cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
   cmd->add_option("--warmup", c.warmup_steps, "warmup steps")->capture_default_str();
   cmd->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")
