@@ -78,6 +78,9 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   EXPECT_TRUE(j["reasoned_lookups"].contains("written"));
   EXPECT_LE(r->lookups.correct, r->lookups.written);
   EXPECT_LE(r->lookups.source_right, r->lookups.defined);
+  EXPECT_EQ(j["reasoned_computations"]["+"]["n"], r->computations.written[0]);
+  EXPECT_LE(r->computations.all_correct(), r->computations.all_written());
+  EXPECT_NE(r->ToMarkdown().find("Computations in the reasoned answers"), std::string::npos);
   // Every generation is in the samples file: 8 reasoned, 8 direct, 2 sleeps, 8 from notes.
   std::map<std::string, int> modes;
   std::ifstream samples(eo.samples_path);

@@ -957,6 +957,35 @@ TEST(LangTraining, ArithmeticDrillsComputeRightAndLeaveOtherDrawsAlone) {
   EXPECT_STREQ(FormatName(Format::kArithmetic), "arithmetic");
 }
 
+TEST(LangNotes, ComputationsAreCheckedByArithmeticAlone) {
+  const ComputationScore s = ScoreComputations(
+      " C=B*2. B=A+5. A=12. B=A+5=12+5=17. C=B*2=17*2=35. D-C=40-35=6. Y'=Y-15=6-15=2. answer: 35");
+  EXPECT_EQ(s.written[0], 1);
+  EXPECT_EQ(s.correct[0], 1);  // 12+5=17
+  EXPECT_EQ(s.written[2], 1);
+  EXPECT_EQ(s.correct[2], 0);  // 17*2=35
+  EXPECT_EQ(s.written[1], 2);
+  EXPECT_EQ(s.correct[1], 0);  // 40-35=6, 6-15=2
+  EXPECT_EQ(s.all_written(), 4);
+  EXPECT_EQ(s.all_correct(), 1);
+  // Lookups, values, a computation without its result or its '.' are not computations.
+  const ComputationScore none = ScoreComputations("A=12. C=B*2. =12+5. =1+2=3 =4+4=8.");
+  EXPECT_EQ(none.all_written(), 1);  // =4+4=8.
+  EXPECT_EQ(none.all_correct(), 1);
+  // The language's own traces compute right, every one.
+  ComputationScore traces;
+  for (uint64_t seed = 0; seed < 100; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    for (const Query& q : p.queries) traces += ScoreComputations(RenderReasoning(p, q, false));
+    traces += ScoreComputations(RenderNotes(p));
+  }
+  EXPECT_GT(traces.all_written(), 500);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GT(traces.written[i], 0) << kComputationOperators[i];
+    EXPECT_EQ(traces.correct[i], traces.written[i]) << kComputationOperators[i];
+  }
+}
+
 TEST(LangNotes, AnticipatedAnswersAreReadFromTheNotes) {
   const std::string notes = " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34. Bob+Cid=17+34=51. Cid-Bob=34-17=17.";
   EXPECT_EQ(AnticipatedAnswer("How many do Bob and Cid have together?", notes), 51);

@@ -74,6 +74,8 @@ struct DemoEvalReport {
   // Relation lookups ("C=B*2.") in the reasoned answers, and which of their
   // parts copy the context's fact (lang::ScoreLookups).
   lang::LookupScore lookups;
+  // Their computations ("=12+5=17."), checked by arithmetic alone.
+  lang::ComputationScore computations;
   int notes_budget = 0;
   double seconds = 0;
 

@@ -308,6 +308,22 @@ struct LookupScore {
   }
 };
 LookupScore ScoreLookups(const Problem& problem, std::string_view text);
+
+// The computations "=a op b=r." a trace writes ("B=A+5=12+5=17."), checked
+// by arithmetic alone (whether a and b are the right values is the
+// lookups' and the earlier steps' business). Indexed by operator: + - *.
+struct ComputationScore {
+  int written[3] = {0, 0, 0};
+  int correct[3] = {0, 0, 0};
+  int all_written() const { return written[0] + written[1] + written[2]; }
+  int all_correct() const { return correct[0] + correct[1] + correct[2]; }
+  ComputationScore& operator+=(const ComputationScore& o) {
+    for (int i = 0; i < 3; ++i) written[i] += o.written[i], correct[i] += o.correct[i];
+    return *this;
+  }
+};
+inline constexpr char kComputationOperators[] = {'+', '-', '*'};
+ComputationScore ScoreComputations(std::string_view text);
 double NotesAccuracy(const Problem& problem, std::string_view notes);
 
 // Anticipation: the answer to a combination question ("How many do Bob and

@@ -186,6 +186,7 @@ struct HeldOutEvalReport {
   int direct_total = 0, direct_correct = 0;
   // Relation lookups ("C=B*2.") in the reasoned answers, and which of their parts copy the context's fact.
   lang::LookupScore lookups;
+  lang::ComputationScore computations;  // and their computations ("=12+5=17.")
   int64_t generated_tokens = 0;
   double seconds = 0;
   int reasoned_all_total() const;

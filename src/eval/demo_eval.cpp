@@ -47,6 +47,27 @@ void Score(const std::string& text, int64_t gold, int64_t tokens, std::initializ
   for (ModeScore* s : into) s->Add(got && *got == gold, got.has_value(), tokens);
 }
 
+// {"+": {"n", "correct"}, "-": …, "*": …}
+nlohmann::json ComputationsJson(const lang::ComputationScore& c) {
+  nlohmann::json j = nlohmann::json::object();
+  for (int i = 0; i < 3; ++i) {
+    j[std::string(1, lang::kComputationOperators[i])] = {{"n", c.written[i]}, {"correct", c.correct[i]}};
+  }
+  return j;
+}
+
+std::string ComputationsText(const lang::ComputationScore& c) {
+  auto percent = [](int part, int whole) { return whole ? 100.0 * part / whole : 0.0; };
+  std::string out =
+      fmt::format("Computations in the reasoned answers (\"=12+5=17.\"): {} written, {:.1f}% right (",
+                  c.all_written(), percent(c.all_correct(), c.all_written()));
+  for (int i = 0; i < 3; ++i) {
+    out += fmt::format("{}{} {:.1f}%", i ? ", " : "", lang::kComputationOperators[i],
+                       percent(c.correct[i], c.written[i]));
+  }
+  return out + ").\n";
+}
+
 nlohmann::json ScoresJson(const std::map<int, ModeScore>& m) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [steps, s] : m) {
@@ -128,6 +149,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
             {&report.reasoned[0], &report.reasoned[q.steps],
              &report.reasoned_by_kind[lang::QueryKindName(q.kind)]});
       report.lookups += lang::ScoreLookups(p, r.answer);
+      report.computations += lang::ScoreComputations(r.answer);
       sample("reasoned", id, q.text, r.answer, q.answer);
 
       GenerateOptions direct;
@@ -199,6 +221,7 @@ std::string DemoEvalReport::ToJson() const {
         {"op_right", lookups.op_right},
         {"operand_right", lookups.operand_right},
         {"other_fact", lookups.other_fact}}},
+      {"reasoned_computations", ComputationsJson(computations)},
       {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
       {"seconds", seconds}};
   return j.dump(2);
@@ -245,6 +268,7 @@ std::string DemoEvalReport::ToMarkdown() const {
       "context.\nLookups in the reasoned answers (\"C=B*2.\"): {} written, {:.1f}% copy the context's fact; "
       "of the {} of a name the context defines by a relation, the source is right in {:.1f}%, "
       "the operator in {:.1f}%, the constant in {:.1f}%, and {:.1f}% are another fact's right side.\n"
+      "{}"
       "Budget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
       "s.\n",
       100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),
@@ -254,7 +278,8 @@ std::string DemoEvalReport::ToMarkdown() const {
       lookups.written, percent(lookups.correct, lookups.written), lookups.defined,
       percent(lookups.source_right, lookups.defined), percent(lookups.op_right, lookups.defined),
       percent(lookups.operand_right, lookups.defined), percent(lookups.other_fact, lookups.defined),
-      notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+      ComputationsText(computations), notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0,
+      seconds);
   return out;
 }
 

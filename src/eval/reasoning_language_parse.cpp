@@ -154,6 +154,29 @@ NotesScore ScoreNotes(const Problem& problem, std::string_view notes) {
   return score;
 }
 
+ComputationScore ScoreComputations(std::string_view text) {
+  ComputationScore score;
+  // Reads up to 9 digits at `i`; false when there are none.
+  auto number = [&text](size_t& i, int64_t* v) {
+    const size_t from = i;
+    *v = 0;
+    while (i < text.size() && IsDigit(text[i]) && i - from < 9) *v = *v * 10 + (text[i++] - '0');
+    return i > from;
+  };
+  for (size_t at = text.find('='); at != std::string_view::npos; at = text.find('=', at + 1)) {
+    size_t i = at + 1;
+    int64_t a = 0, b = 0, r = 0;
+    if (!number(i, &a) || i >= text.size()) continue;
+    const char op = text[i++];
+    const int index = op == '+' ? 0 : op == '-' ? 1 : op == '*' ? 2 : -1;
+    if (index < 0 || !number(i, &b) || i >= text.size() || text[i++] != '=' || !number(i, &r)) continue;
+    if (i >= text.size() || text[i] != '.') continue;
+    ++score.written[index];
+    score.correct[index] += (index == 0 ? a + b : index == 1 ? a - b : a * b) == r;
+  }
+  return score;
+}
+
 LookupScore ScoreLookups(const Problem& problem, std::string_view text) {
   LookupScore score;
   size_t start = 0;

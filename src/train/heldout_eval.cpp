@@ -102,6 +102,7 @@ Result<HeldOutEvalReport> EvaluateHeldOut(const std::string& gguf_path, const He
       const std::string reasoned = Generate(ctx.get(), prompt, options.max_tokens, &report.generated_tokens);
       const auto answer = lang::ParseAnswer(reasoned);
       report.lookups += lang::ScoreLookups(problem, reasoned);
+      report.computations += lang::ScoreComputations(reasoned);
       const int steps = std::clamp(q.steps, 0, 8);
       ++report.reasoned_total[steps];
       if (answer && *answer == q.answer) ++report.reasoned_correct[steps];

@@ -79,6 +79,10 @@ nlohmann::json EvalJson(const HeldOutEvalReport& r) {
           {"direct_n", r.direct_total},
           {"lookup_acc", r.lookups.written ? double(r.lookups.correct) / r.lookups.written : 0.0},
           {"lookups_n", r.lookups.written},
+          {"computation_acc", r.computations.all_written()
+                                  ? double(r.computations.all_correct()) / r.computations.all_written()
+                                  : 0.0},
+          {"computations_n", r.computations.all_written()},
           {"generated_tokens", r.generated_tokens},
           {"seconds", r.seconds}};
 }
@@ -89,8 +93,9 @@ std::string EvalText(const HeldOutEvalReport& r) {
     if (r.reasoned_total[k] == 0) continue;
     s += fmt::format(" [{} steps {:.0f}%]", k, 100.0 * r.reasoned_correct[k] / r.reasoned_total[k]);
   }
-  s += fmt::format(" direct {}/{} lookups {}/{} ({:.1f}s)", r.direct_correct, r.direct_total,
-                   r.lookups.correct, r.lookups.written, r.seconds);
+  s += fmt::format(" direct {}/{} lookups {}/{} computations {}/{} ({:.1f}s)", r.direct_correct,
+                   r.direct_total, r.lookups.correct, r.lookups.written, r.computations.all_correct(),
+                   r.computations.all_written(), r.seconds);
   return s;
 }
 
