@@ -849,14 +849,20 @@ TEST(LangTraining, MultiQueryExamplesShareOnePrefix) {
   EXPECT_GT(answer_queries, total_queries * 9 / 10);  // few dropped for length
 }
 
-// A drill is appended; every other example is drawn exactly as without it.
-void ExpectOneDrillAppended(const std::vector<TrainingExample>& with,
-                            const std::vector<TrainingExample>& without) {
+// Renders problem `seed` with and without drills: exactly one drill of
+// `format` is appended, and every other example is drawn as without it.
+void RenderDrill(uint64_t seed, const MixOptions& plain, const MixOptions& drills, Format format, Problem* p,
+                 TrainingExample* drill) {
+  *p = GenerateProblem(seed);
+  const auto with = RenderTrainingExamples(*p, seed, drills);
+  const auto without = RenderTrainingExamples(*p, seed, plain);
   ASSERT_EQ(with.size(), without.size() + 1);
   for (size_t i = 0; i < without.size(); ++i) {
     EXPECT_EQ(with[i].prompt, without[i].prompt);
     EXPECT_EQ(with[i].completion, without[i].completion);
   }
+  *drill = with.back();
+  ASSERT_EQ(drill->format, format);
 }
 
 TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
@@ -867,11 +873,9 @@ TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
   drills.lookup_rounds = 2;
   int drills_seen = 0;
   for (uint64_t seed = 0; seed < 300; ++seed) {
-    const Problem p = GenerateProblem(seed);
-    const auto with = RenderTrainingExamples(p, seed, drills);
-    ASSERT_NO_FATAL_FAILURE(ExpectOneDrillAppended(with, RenderTrainingExamples(p, seed, plain)));
-    const TrainingExample& e = with.back();
-    ASSERT_EQ(e.format, Format::kLookup);
+    Problem p;
+    TrainingExample e;
+    ASSERT_NO_FATAL_FAILURE(RenderDrill(seed, plain, drills, Format::kLookup, &p, &e));
     ++drills_seen;
     const std::string head = RenderContext(p) + "\n" + kLookupMarker;
     ASSERT_TRUE(e.prompt.starts_with(head)) << e.prompt;
@@ -916,11 +920,9 @@ TEST(LangTraining, ArithmeticDrillsComputeRightAndLeaveOtherDrawsAlone) {
   std::map<char, int> ops;
   int two_digit = 0, items = 0;
   for (uint64_t seed = 0; seed < 200; ++seed) {
-    const Problem p = GenerateProblem(seed);
-    const auto with = RenderTrainingExamples(p, seed, drills);
-    ASSERT_NO_FATAL_FAILURE(ExpectOneDrillAppended(with, RenderTrainingExamples(p, seed, plain)));
-    const TrainingExample& e = with.back();
-    ASSERT_EQ(e.format, Format::kArithmetic);
+    Problem p;
+    TrainingExample e;
+    ASSERT_NO_FATAL_FAILURE(RenderDrill(seed, plain, drills, Format::kArithmetic, &p, &e));
     ASSERT_TRUE(e.prompt.starts_with(kArithmeticMarker)) << e.prompt;
     std::vector<std::pair<std::string, std::string>> calcs = {
         {e.prompt.substr(std::string(kArithmeticMarker).size()), e.completion}};
