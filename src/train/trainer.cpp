@@ -644,6 +644,11 @@ struct Trainer::Impl {
     for (size_t i = 0; i < weights.size(); ++i) {
       ggml_tensor* grad = ggml_graph_get_grad(g.gf, weights[i]);
       if (!grad) return Status::Internal("trainer: no gradient for " + plan[i].name);
+      // OPT_STEP_ADAMW reads the gradient as contiguous, ignoring its strides.
+      // A table used through a transpose (factor_op_tokens) gets its gradient
+      // as a transposed view; stepped as is, every element would move by
+      // another element's gradient.
+      if (!ggml_is_contiguous(grad)) grad = ggml_cont(g.ctx, grad);
       ggml_build_forward_expand(g.gf, ggml_opt_step_adamw(g.ctx, weights[i], grad, moment1[i], moment2[i],
                                                           plan[i].is_norm ? adamw_nodecay : adamw_decay));
     }
