@@ -56,6 +56,13 @@ TrainerConfig TinyConfig() {
   return c;
 }
 
+// TinyConfig with the richest vocabulary: name tokens, factored op tokens.
+TrainerConfig FactoredTinyConfig() {
+  TrainerConfig c = TinyConfig();
+  c.name_tokens = c.op_tokens = c.factor_op_tokens = true;
+  return c;
+}
+
 class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -247,11 +254,7 @@ TEST_F(TrainerTest, ExportedOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
 }
 
 TEST_F(TrainerTest, ExportedFactoredOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
-  TrainerConfig config = TinyConfig();
-  config.name_tokens = true;
-  config.op_tokens = true;
-  config.factor_op_tokens = true;
-  ExpectExportedLogitsMatch(config, dir_, 20);
+  ExpectExportedLogitsMatch(FactoredTinyConfig(), dir_, 20);
 }
 
 // The [n_embd, n_vocab] F32 tensor `name` of the GGUF at `path`.
@@ -274,8 +277,7 @@ std::vector<float> ReadGgufTable(const std::string& path, const char* name, int6
 }
 
 TEST_F(TrainerTest, FactoredOpTokensStartAsLetterPlusOperatorAndLearnApart) {
-  TrainerConfig config = TinyConfig();
-  config.name_tokens = config.op_tokens = config.factor_op_tokens = true;
+  const TrainerConfig config = FactoredTinyConfig();
   auto trainer = MakeTrainer(config);
   ASSERT_NE(trainer, nullptr);
   auto check = [&](bool at_init) {
@@ -436,10 +438,9 @@ TEST_F(TrainerTest, MultiQueryExamplesCarryMoreLossPerToken) {
 }
 
 TEST_F(TrainerTest, ResumeIsBitIdentical) {
-  TrainerConfig c = TinyConfig();
+  TrainerConfig c = FactoredTinyConfig();
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
-  c.name_tokens = c.op_tokens = c.factor_op_tokens = true;  // the richest vocabulary
   c.mix.arithmetic_rate = 0.5;
   c.mix.arithmetic_items = 5;
   auto straight = MakeTrainer(c);
@@ -528,9 +529,7 @@ TEST_F(TrainerTest, MatmulGradientsMatchAutodiff) {
 }
 
 TEST_F(TrainerTest, MatmulGradientsMatchAutodiffWithFactoredOpTokens) {
-  TrainerConfig c = TinyConfig();
-  c.name_tokens = c.op_tokens = c.factor_op_tokens = true;
-  ExpectMatmulGradientsMatchAutodiff(c);
+  ExpectMatmulGradientsMatchAutodiff(FactoredTinyConfig());
 }
 
 void ExpectMatmulGradientsMatchAutodiff(const TrainerConfig& a) {
@@ -576,9 +575,7 @@ TEST_F(TrainerTest, UnusedInputVectorsStayPut) {
 }
 
 TEST_F(TrainerTest, UnusedInputVectorsStayPutWithFactoredOpTokens) {
-  TrainerConfig c = TinyConfig();
-  c.name_tokens = c.op_tokens = c.factor_op_tokens = true;
-  ExpectUnusedInputVectorsStayPut(c);
+  ExpectUnusedInputVectorsStayPut(FactoredTinyConfig());
 }
 
 TEST_F(TrainerTest, LearningRateScheduleIsWarmupThenCosine) {
