@@ -11,7 +11,7 @@ import sys
 def main():
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    loss, acc, direct, lookups = [], [], [], []
+    loss, acc, direct, lookups, computations = [], [], [], [], []
     with open(sys.argv[1]) as f:
         for line in f:
             e = json.loads(line)
@@ -22,12 +22,15 @@ def main():
                 direct.append((e["tokens_seen"], e["direct_acc"]))
                 if e.get("lookups_n"):
                     lookups.append((e["tokens_seen"], e["lookup_acc"]))
+                if e.get("computations_n"):
+                    computations.append((e["tokens_seen"], e["computation_acc"]))
     if not loss:
         sys.exit("no loss events in " + sys.argv[1])
     loss.sort()
     acc.sort()
     direct.sort()
     lookups.sort()
+    computations.sort()
     w, h, pad = 720, 300, 50
     x_max = max(t for t, _ in loss)
     l_max = max(v for _, v in loss)
@@ -62,6 +65,9 @@ def main():
     if lookups:
         out.append(f'<path d="{path(lookups, y_acc)}" fill="none" stroke="#2ca02c" stroke-width="1.5"/>')
         out.append(f'<text x="{pad+500}" y="{pad-20}" fill="#2ca02c">lookups right (right)</text>')
+    if computations:
+        out.append(f'<path d="{path(computations, y_acc)}" fill="none" stroke="#9467bd" stroke-width="1.5"/>')
+        out.append(f'<text x="{pad+500}" y="{pad-6}" fill="#9467bd">computations right (right)</text>')
     out.append(f'<text x="{pad+10}" y="{pad-20}" fill="#1f77b4">training loss (left axis)</text>')
     out.append(f'<text x="{pad+180}" y="{pad-20}" fill="#d62728">held-out accuracy, reasoned (right)</text>')
     out.append(f'<text x="{pad+420}" y="{pad-20}" fill="#7f7f7f">direct (right)</text>')
