@@ -552,8 +552,8 @@ void ExpectMatmulGradientsMatchAutodiff(const TrainerConfig& a) {
 
 // A token that never occurs in the input gets no gradient through the input
 // embedding, so (without weight decay) its stored vector must not move. With
-// factored op tokens the gradient reaches the stored table through a matrix
-// product; a wrong product leaks updates into rows that nothing read.
+// factored op tokens the gradient reaches the stored table through a transpose
+// and a matrix product; stepped in the wrong layout, it moves rows nothing read.
 void ExpectUnusedInputVectorsStayPut(TrainerConfig c) {
   c.weight_decay = 0.0f;
   auto t = Trainer::Create(c);
