@@ -437,8 +437,33 @@ TEST_F(TrainerTest, MultiQueryExamplesCarryMoreLossPerToken) {
   EXPECT_LT(fb, 0.6);
 }
 
+TEST_F(TrainerTest, PackWindowFillsRowsFuller) {
+  TrainerConfig in_order = TinyConfig();
+  in_order.mix.queries_per_example = 2;  // examples of 100-190 tokens in 192-token rows
+  TrainerConfig windowed = in_order;
+  windowed.pack_window = 16;
+  auto a = MakeTrainer(in_order), b = MakeTrainer(windowed);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  auto fill = [](Trainer& t, const TrainerConfig& c) {
+    int64_t tokens = 0;
+    for (int i = 0; i < 8; ++i) {
+      auto s = t.Step();
+      EXPECT_TRUE(s.ok());
+      if (!s.ok()) break;
+      EXPECT_LE(s->batch_tokens, int64_t{c.batch_seqs} * c.n_ctx);
+      tokens += s->batch_tokens;
+    }
+    return double(tokens) / (8.0 * c.batch_seqs * c.n_ctx);
+  };
+  const double fa = fill(*a, in_order), fb = fill(*b, windowed);
+  EXPECT_GT(fb, fa + 0.1) << "rows filled " << fa << " in order, " << fb << " with a window";
+  EXPECT_GT(fb, 0.8);
+}
+
 TEST_F(TrainerTest, ResumeIsBitIdentical) {
   TrainerConfig c = FactoredTinyConfig();
+  c.pack_window = 4;              // examples wait across the checkpoint
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
   c.mix.arithmetic_rate = 0.5;
@@ -463,14 +488,15 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_TRUE((*resumed)->config().factor_op_tokens);
   EXPECT_EQ((*resumed)->config().mix.arithmetic_rate, 0.5);
   EXPECT_EQ((*resumed)->config().mix.arithmetic_items, 5);
+  EXPECT_EQ((*resumed)->config().pack_window, 4);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
   EXPECT_TRUE((*resumed)->Weights() == straight->Weights()) << "resumed weights differ";
 }
 
-// Checkpoints of format versions 4 (before factor_op_tokens) and 5 (before
-// arithmetic drills) still resume.
+// Checkpoints of format versions 4 (before factor_op_tokens), 5 (before
+// arithmetic drills) and 6 (before pack_window) still resume.
 TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   const TrainerConfig c = TinyConfig();
   auto first = MakeTrainer(c);
@@ -481,7 +507,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK6");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK7");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -492,8 +518,20 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   int32_t items = 0;
   std::memcpy(&items, bytes.data() + arithmetic_at + 8, sizeof(items));
   ASSERT_EQ(items, c.mix.arithmetic_items);
-  bytes.erase(arithmetic_at, 12);
-  for (char version : {'5', '4'}) {
+  // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
+  // 1); the file ends with the examples waiting to be packed (u64 count 1, then problem and example, 2 x
+  // u64).
+  const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
+  int32_t window = 0;
+  std::memcpy(&window, bytes.data() + window_at, sizeof(window));
+  ASSERT_EQ(window, 1);
+  uint64_t waiting = 0;
+  std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
+  ASSERT_EQ(waiting, 1u);
+  bytes.resize(bytes.size() - 24);
+  bytes.erase(window_at, 4);
+  for (char version : {'6', '5', '4'}) {
+    if (version == '5') bytes.erase(arithmetic_at, 12);
     if (version == '4') bytes.erase(factor_at, 1);
     bytes[7] = version;
     std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;

@@ -97,6 +97,10 @@ struct TrainerConfig {
   int curriculum_max_depth = 2;
   // Lookup drills (mix.lookup_rate) in the curriculum; negative: mix.lookup_rate.
   double curriculum_lookup_rate = -1.0;
+  // Examples waiting to be packed into rows: each row takes the longest that
+  // still fits. 1 packs in stream order (runs up to 11 of models/README.md);
+  // more fills rows fuller, so a step of the same cost carries more tokens.
+  int pack_window = 1;
 
   // Optimization.
   int64_t total_steps = 1000;  // length of the cosine schedule

@@ -145,6 +145,7 @@ int RunTrain(const TrainOptions& o) {
                                 {"n_ff", c.n_ff},
                                 {"n_ctx", c.n_ctx},
                                 {"batch_seqs", c.batch_seqs},
+                                {"pack_window", c.pack_window},
                                 {"total_steps", c.total_steps},
                                 {"lr", c.lr},
                                 {"seed", c.seed},
@@ -306,6 +307,10 @@ void AddTrainCommands(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--arithmetic-items", c.mix.arithmetic_items, "computations per arithmetic drill")
       ->capture_default_str();
+  cmd->add_option("--pack-window", c.pack_window,
+                  "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--lr", c.lr, "peak learning rate")->capture_default_str();
   cmd->add_option("--warmup", c.warmup_steps, "warmup steps")->capture_default_str();
   cmd->add_option("--checkpoint-minutes", o->checkpoint_minutes, "minutes between checkpoints")
