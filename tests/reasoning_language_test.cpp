@@ -1011,3 +1011,78 @@ TEST(LangNotes, AnticipatedAnswersAreReadFromTheNotes) {
   }
   EXPECT_GT(found, 10);
 }
+
+// The number that follows the latest "X=" (X a whole name) in `text`, if a
+// number follows it; "X=" inside "X'=" or "YX=" does not count.
+std::optional<int64_t> ValueAfterLatest(const std::string& text, const std::string& name) {
+  for (size_t pos = text.rfind(name + "="); pos != std::string::npos;
+       pos = pos == 0 ? std::string::npos : text.rfind(name + "=", pos - 1)) {
+    if (pos > 0 && std::isalpha(static_cast<unsigned char>(text[pos - 1]))) continue;
+    const size_t at = pos + name.size() + 1;
+    if (at >= text.size() || !std::isdigit(static_cast<unsigned char>(text[at]))) return std::nullopt;
+    return std::stoll(text.substr(at));
+  }
+  return std::nullopt;
+}
+
+// Operand reads a trace makes by name: "Cid=Bob*2=17*2=34." reads Bob (17), a
+// sum "Bob+Cid=17+34=51." reads both. Counts those whose value is the number
+// right after the latest "Name=" of everything written before (the prompt
+// included); `reads` counts them all.
+int ReadsRightAfterLatestName(const std::string& prompt, const std::string& reasoning, int* reads) {
+  static const std::regex kCompute(R"( ([A-Z])=([A-Z])[-+*]\d+=(\d+)[-+*]\d+=\d+\.)");
+  static const std::regex kCombine(R"( ([A-Z])([-+])([A-Z]) ?=(\d+)[-+](\d+)=-?\d+\.)");
+  int right = 0;
+  auto check = [&](const std::string& before, const std::string& name, const std::string& value) {
+    ++*reads;
+    if (ValueAfterLatest(before, name) == std::stoll(value)) ++right;
+  };
+  for (auto it = std::sregex_iterator(reasoning.begin(), reasoning.end(), kCompute);
+       it != std::sregex_iterator(); ++it)
+    check(prompt + reasoning.substr(0, it->position()), (*it)[2], (*it)[3]);
+  for (auto it = std::sregex_iterator(reasoning.begin(), reasoning.end(), kCombine);
+       it != std::sregex_iterator(); ++it) {
+    const std::string before = prompt + reasoning.substr(0, it->position());
+    check(before, (*it)[1], (*it)[4]);
+    check(before, (*it)[3], (*it)[5]);
+  }
+  return right;
+}
+
+TEST(LangValueLines, EveryValueReadFollowsTheLatestStatementOfItsName) {
+  int reads = 0, right = 0, reads_plain = 0, right_plain = 0, restated = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    NotesOptions o{2, seed, true};
+    const std::string notes = RenderNotes(p, o);
+    EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0) << notes;
+    // Each computed value is restated right after its computation.
+    static const std::regex kRestated(R"( ([A-Z])=[A-Z][-+*]\d+=\d+[-+*]\d+=(\d+)\. \1=\2\.)");
+    restated += static_cast<int>(
+        std::distance(std::sregex_iterator(notes.begin(), notes.end(), kRestated), std::sregex_iterator()));
+    for (const Query& q : p.queries) {
+      for (bool with_notes : {false, true}) {
+        const std::string prompt = with_notes ? RenderAnswerPrompt(p, q, &notes) : RenderAnswerPrompt(p, q);
+        const std::string completion = RenderAnswerCompletion(p, q, with_notes, true);
+        EXPECT_EQ(ParseAnswer(completion), q.answer) << completion;
+        if (auto anticipated = AnticipatedAnswer(q.text, notes)) {
+          EXPECT_EQ(*anticipated, q.answer) << notes;
+        }
+        const std::string reasoning = RenderReasoning(p, q, with_notes, true);
+        EXPECT_EQ(ScoreComputations(reasoning).all_written(), ScoreComputations(reasoning).all_correct());
+        right += ReadsRightAfterLatestName(prompt, reasoning, &reads);
+        const std::string plain_notes = RenderNotes(p, {2, seed});
+        right_plain += ReadsRightAfterLatestName(
+            with_notes ? RenderAnswerPrompt(p, q, &plain_notes) : RenderAnswerPrompt(p, q),
+            RenderReasoning(p, q, with_notes), &reads_plain);
+      }
+    }
+  }
+  EXPECT_GT(restated, 300);
+  EXPECT_GT(reads, 1000);
+  EXPECT_EQ(right, reads) << "with value lines every read copies what follows the latest statement";
+  // Without them, reads of a value computed earlier (a sum's first operand)
+  // have to reach the end of a computation line.
+  EXPECT_EQ(reads_plain, reads);
+  EXPECT_LT(right_plain, reads_plain * 9 / 10) << right_plain << " of " << reads_plain;
+}

@@ -463,7 +463,8 @@ TEST_F(TrainerTest, PackWindowFillsRowsFuller) {
 
 TEST_F(TrainerTest, ResumeIsBitIdentical) {
   TrainerConfig c = FactoredTinyConfig();
-  c.pack_window = 4;              // examples wait across the checkpoint
+  c.pack_window = 4;  // examples wait across the checkpoint
+  c.mix.value_lines = true;
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
   c.mix.arithmetic_rate = 0.5;
@@ -489,6 +490,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_EQ((*resumed)->config().mix.arithmetic_rate, 0.5);
   EXPECT_EQ((*resumed)->config().mix.arithmetic_items, 5);
   EXPECT_EQ((*resumed)->config().pack_window, 4);
+  EXPECT_TRUE((*resumed)->config().mix.value_lines);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
@@ -496,7 +498,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
 }
 
 // Checkpoints of format versions 4 (before factor_op_tokens), 5 (before
-// arithmetic drills) and 6 (before pack_window) still resume.
+// arithmetic drills), 6 (before pack_window) and 7 (before value lines) still resume.
 TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   const TrainerConfig c = TinyConfig();
   auto first = MakeTrainer(c);
@@ -507,7 +509,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK7");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK8");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -525,12 +527,16 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));
   ASSERT_EQ(window, 1);
+  ASSERT_EQ(bytes[window_at + 4], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
-  bytes.resize(bytes.size() - 24);
-  bytes.erase(window_at, 4);
-  for (char version : {'6', '5', '4'}) {
+  for (char version : {'7', '6', '5', '4'}) {
+    if (version == '7') bytes.erase(window_at + 4, 1);
+    if (version == '6') {
+      bytes.resize(bytes.size() - 24);
+      bytes.erase(window_at, 4);
+    }
     if (version == '5') bytes.erase(arithmetic_at, 12);
     if (version == '4') bytes.erase(factor_at, 1);
     bytes[7] = version;

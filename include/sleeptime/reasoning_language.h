@@ -180,8 +180,9 @@ std::vector<int> DerivedInDependencyOrder(const Problem& problem);
 std::string RenderContext(const Problem& problem);  // one line, no trailing "\n"
 
 struct NotesOptions {
-  int anticipated = 0;  // anticipated sums/differences appended after the resolution
-  uint64_t seed = 0;    // chooses them
+  int anticipated = 0;       // anticipated sums/differences appended after the resolution
+  uint64_t seed = 0;         // chooses them
+  bool value_lines = false;  // see RenderReasoning
 };
 // Notes as the model writes them after kNotesMarker, without kStop:
 // " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34." (+ " Bob+Cid=17+34=51." ...).
@@ -199,10 +200,18 @@ std::string RenderAnswerPrompt(const Problem& problem, const Query& query,
                                std::span<const std::string> notes);
 // The reasoning that follows the suffix: query.steps (or steps_with_notes)
 // steps, each " X=...=v.". With notes, values in the notes are not recomputed
-// (a value query needs no step at all).
-std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes);
+// (a value query needs no step at all). With value_lines each computed value
+// is restated at once, " X=...=v. X=v.", so that the latest "X=" of a known
+// quantity is always followed by its value: a later step that reads X (a sum's
+// first operand, a value read from the notes) copies right after a name it
+// matches instead of from the end of a computation line far back. Sums and
+// differences are then written "Bob+Cid =17+34=51." ("Cid=" would be followed
+// by Bob's value).
+std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes,
+                            bool value_lines = false);
 // Reasoning + kAnswerMarker + answer + kStop.
-std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes);
+std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes,
+                                   bool value_lines = false);
 
 // ---- Training data ----
 enum class Format {
@@ -257,6 +266,7 @@ struct MixOptions {
   double arithmetic_rate =
       0.0;                    // chance that a problem also yields an arithmetic drill (Format::kArithmetic)
   int arithmetic_items = 16;  // computations in an arithmetic drill
+  bool value_lines = false;   // reasoning and notes restate each computed value (RenderReasoning)
 };
 
 // Examples from one problem: optionally one sleep example, then answer

@@ -58,9 +58,12 @@ std::string PlainFactStep(const Graph& g, int q) {
   return FactStep(g, q, false, g.value[g.def[q]->source], g.value[q]);
 }
 
-std::string CombinationStep(const Graph& g, int a, char op, int b) {
+// "Bob+Cid=17+34=51."; with value lines "Bob+Cid =17+34=51.", so that "Cid="
+// stays followed by Cid's value wherever it is written.
+std::string CombinationStep(const Graph& g, int a, char op, int b, bool value_lines) {
   const int64_t r = op == '+' ? g.value[a] + g.value[b] : g.value[a] - g.value[b];
-  return g.Name(a) + op + g.Name(b) + "=" + Num(g.value[a]) + op + Num(g.value[b]) + "=" + Num(r) + ".";
+  return g.Name(a) + op + g.Name(b) + (value_lines ? " =" : "=") + Num(g.value[a]) + op + Num(g.value[b]) +
+         "=" + Num(r) + ".";
 }
 
 // "Cid=Bob*2.": looking up the fact that defines `q` (a relation).
@@ -84,7 +87,8 @@ std::string ValueStep(const Graph& g, int q) {
 // pointer chasing without a scratchpad did not form).
 class Tracer {
  public:
-  Tracer(const Graph& g, std::vector<bool> known) : g_(g), known_(std::move(known)) {}
+  Tracer(const Graph& g, std::vector<bool> known, bool value_lines)
+      : g_(g), known_(std::move(known)), value_lines_(value_lines) {}
 
   // States x's value: "x=v." when known or a base value, else the walk.
   void Resolve(int x) {
@@ -98,6 +102,7 @@ class Tracer {
     lines_.push_back(ValueStep(g_, y));
     for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
       lines_.push_back(PlainFactStep(g_, *it));
+      if (value_lines_) lines_.push_back(ValueStep(g_, *it));
       known_[*it] = true;
       ++computations_;
     }
@@ -115,17 +120,18 @@ class Tracer {
  private:
   const Graph& g_;
   std::vector<bool> known_;
+  bool value_lines_;
   std::vector<std::string> lines_;
   int computations_ = 0;
 };
 
 // The reasoning for `q`. With notes every derived value is known (read, not
 // recomputed).
-Tracer Trace(const Graph& g, const Query& q, bool with_notes) {
+Tracer Trace(const Graph& g, const Query& q, bool with_notes, bool value_lines) {
   std::vector<bool> known(g.def.size(), false);
   if (with_notes)
     for (size_t i = 0; i < known.size(); ++i) known[i] = !g.IsBase(static_cast<int>(i));
-  Tracer t(g, std::move(known));
+  Tracer t(g, std::move(known), value_lines);
   switch (q.kind) {
     case QueryKind::kValue:
       t.Resolve(q.asked);
@@ -133,7 +139,7 @@ Tracer Trace(const Graph& g, const Query& q, bool with_notes) {
     case QueryKind::kCombination:
       t.Resolve(q.asked);
       t.Resolve(q.other);
-      t.Compute(CombinationStep(g, q.asked, q.op, q.other));
+      t.Compute(CombinationStep(g, q.asked, q.op, q.other, value_lines));
       break;
     case QueryKind::kHypothetical: {
       // The path from `asked` up to the changed quantity, whatever is known:
@@ -280,8 +286,8 @@ Status CompleteQuery(const Problem& problem, Query* query) {
     return Status::InvalidArgument("value queries ask for derived quantities");
   query->text = QuestionText(problem, *query);
   query->answer = answer;
-  query->steps = Trace(g, *query, false).computations();
-  query->steps_with_notes = Trace(g, *query, true).computations();
+  query->steps = Trace(g, *query, false, false).computations();
+  query->steps_with_notes = Trace(g, *query, true, false).computations();
   return Status::Ok();
 }
 
@@ -308,7 +314,7 @@ std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
   // The context's relations in its order, each resolved unless an earlier
   // walk already computed it: every derived quantity computed exactly once,
   // after what it reads.
-  Tracer t(g, std::vector<bool>(g.def.size(), false));
+  Tracer t(g, std::vector<bool>(g.def.size(), false), options.value_lines);
   for (const Fact& f : problem.facts)
     if (f.op != Op::kBase && !t.Known(f.target)) t.Resolve(f.target);
   std::vector<std::string> steps = t.lines();
@@ -322,11 +328,11 @@ std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
     if (rng.Chance(0.5)) {
       if (a > b) std::swap(a, b);
       if (g.value[a] + g.value[b] > kMaxValue) continue;
-      step = CombinationStep(g, a, '+', b);
+      step = CombinationStep(g, a, '+', b, options.value_lines);
     } else {
       if (g.value[a] == g.value[b]) continue;
       if (g.value[a] < g.value[b]) std::swap(a, b);
-      step = CombinationStep(g, a, '-', b);
+      step = CombinationStep(g, a, '-', b, options.value_lines);
     }
     if (std::find(anticipated.begin(), anticipated.end(), step) != anticipated.end()) continue;
     anticipated.push_back(step);
@@ -359,14 +365,15 @@ std::string RenderAnswerPrompt(const Problem& problem, const Query& query, const
   return RenderAnswerPrompt(problem, query, std::span<const std::string>(notes, 1));
 }
 
-std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes) {
+std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes, bool value_lines) {
   Graph g(problem);
   if (!g.ok) return "";
-  return Join(Trace(g, query, with_notes).lines());
+  return Join(Trace(g, query, with_notes, value_lines).lines());
 }
 
-std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes) {
-  return RenderReasoning(problem, query, with_notes) + kAnswerMarker + Num(query.answer) + kStop;
+std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes,
+                                   bool value_lines) {
+  return RenderReasoning(problem, query, with_notes, value_lines) + kAnswerMarker + Num(query.answer) + kStop;
 }
 
 std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint64_t seed,
@@ -378,6 +385,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
     NotesOptions o;
     o.anticipated = static_cast<int>(rng.Below(anticipated_max + 1));
     o.seed = rng.Next();
+    o.value_lines = mix.value_lines;
     return RenderNotes(problem, o);
   };
   auto fits = [&](const TrainingExample& e) {
@@ -418,7 +426,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
     auto render = [&](const Part& part, bool with_notes, std::string* prompt, std::string* completion,
                       Format* format) {
       const Query& q = *part.q;
-      const std::string reasoning = RenderReasoning(problem, q, with_notes);
+      const std::string reasoning = RenderReasoning(problem, q, with_notes, mix.value_lines);
       *format = part.format == Format::kForced && reasoning.empty() ? Format::kDirect : part.format;
       *prompt = RenderQuestion(q);
       switch (*format) {

@@ -307,6 +307,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--arithmetic-items", c.mix.arithmetic_items, "computations per arithmetic drill")
       ->capture_default_str();
+  cmd->add_flag("--value-lines", c.mix.value_lines,
+                "reasoning and notes restate each computed value (\" C=B*2=17*2=34. C=34.\"), so that a "
+                "later step reads it right after the name");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
