@@ -10,7 +10,10 @@ looks up a name the context defines by a relation is compared with that fact:
 which operators it writes for which, whether the fact's place in the context
 or its source's other uses matter, and where a wrong operator and constant
 come from. Each computation "=17*2=34." of a reasoned answer or of the notes
-is checked too. models/README.md quotes this output.
+is checked too, and so is the final line of each sum or difference
+("R+T=80+239=319.", or "R+T =..." with value lines): whether each operand is
+the value the answer itself stated for that name last. models/README.md
+quotes this output.
 """
 import collections
 import json
@@ -21,6 +24,13 @@ import sys
 LOOKUP = re.compile(r"([A-Z])=([A-Z])([-+*])(\d+)")
 RELATION = re.compile(r"([A-Z])([-+*])(\d+)")
 COMPUTATION = re.compile(r"=(\d+)([-+*])(\d+)=(\d+)\.")
+COMBINATION = re.compile(r"(?:^| )([A-Z])([-+])([A-Z]) ?=(\d+)[-+](\d+)=(-?\d+)\.")
+
+
+def last_stated(text, name):
+    """The value the latest statement "X=...=v." or "X=v." of `name` in `text` gives, or None."""
+    values = re.findall(r"(?:^| )%s=(?:[^ ]*=)?(-?\d+)\." % name, text)
+    return int(values[-1]) if values else None
 
 
 def context_facts(text):
@@ -37,6 +47,7 @@ def main(db_path, samples_path):
     wrong_tail = collections.Counter()  # where a wrong operator + constant come from
     distance = collections.Counter()  # places from the right fact to the nearest fact with that tail
     arithmetic = collections.Counter()  # (operator, right)
+    combination = collections.Counter()  # (which part, right)
     for line in open(samples_path):
         sample = json.loads(line)
         if sample["mode"] in ("reasoned", "sleep"):
@@ -45,6 +56,12 @@ def main(db_path, samples_path):
                 arithmetic[(op, {"+": a + b, "-": a - b, "*": a * b}[op] == result)] += 1
         if sample["mode"] != "reasoned":
             continue
+        for m in COMBINATION.finditer(sample["text"]):
+            before = sample["text"][: m.start()]
+            a, b, result = int(m[4]), int(m[5]), int(m[6])
+            combination[("first operand", last_stated(before, m[1]) == a)] += 1
+            combination[("second operand", last_stated(before, m[3]) == b)] += 1
+            combination[("result", (a + b if m[2] == "+" else a - b) == result)] += 1
         facts = context_facts(contexts[sample["context_id"]])
         place = {name: i for i, (name, _) in enumerate(facts)}
         relations = {name: RELATION.fullmatch(rhs) for name, rhs in facts}
@@ -100,6 +117,10 @@ def main(db_path, samples_path):
     print("computations (reasoned answers and notes):")
     for op in "+-*":
         print(f"  {op}: {share(arithmetic, op, 'computations')}")
+    print("final lines of sums and differences (reasoned answers): the value the answer stated last for")
+    for part in ("first operand", "second operand"):
+        print(f"  the {part}'s name: {share(combination, part, 'lines')}")
+    print(f"  and the result computed from the operands written: {share(combination, 'result', 'lines')}")
 
 
 if __name__ == "__main__":
