@@ -81,6 +81,22 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   EXPECT_EQ(j["reasoned_computations"]["+"]["n"], r->computations.written[0]);
   EXPECT_LE(r->computations.all_correct(), r->computations.all_written());
   EXPECT_NE(r->ToMarkdown().find("Computations in the reasoned answers"), std::string::npos);
+  // The reference reasoning from notes: every query counted once, under its kind.
+  int64_t references = 0;
+  for (const auto& [kind, fit] : r->notes_reference_by_kind) {
+    references += fit.queries;
+    EXPECT_GT(fit.tokens, 0) << kind;
+    EXPECT_LE(fit.within_budget, fit.queries) << kind;
+    EXPECT_EQ(j["notes_reference_by_kind"][kind]["n"], fit.queries);
+  }
+  EXPECT_EQ(references, 8);
+  const auto& by_kind = r->notes_reference_by_kind;
+  if (by_kind.count("value") && by_kind.count("hypothetical")) {
+    // A value is read from the notes; a hypothetical walks and recomputes its path.
+    auto mean = [](const DemoEvalReport::ReferenceFit& f) { return double(f.tokens) / f.queries; };
+    EXPECT_LT(mean(by_kind.at("value")), mean(by_kind.at("hypothetical")));
+  }
+  EXPECT_NE(r->ToMarkdown().find("reasoning from complete notes"), std::string::npos);
   // Every generation is in the samples file: 8 reasoned, 8 direct, 2 sleeps, 8 from notes.
   std::map<std::string, int> modes;
   std::ifstream samples(eo.samples_path);

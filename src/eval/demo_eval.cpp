@@ -86,6 +86,15 @@ nlohmann::json KindJson(const std::map<std::string, ModeScore>& m) {
   return j;
 }
 
+nlohmann::json ReferenceJson(const std::map<std::string, DemoEvalReport::ReferenceFit>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [kind, fit] : m)
+    j[kind] = {{"n", fit.queries},
+               {"mean_tokens", fit.queries ? static_cast<double>(fit.tokens) / fit.queries : 0.0},
+               {"within_budget", fit.queries ? static_cast<double>(fit.within_budget) / fit.queries : 0.0}};
+  return j;
+}
+
 }  // namespace
 
 Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir,
@@ -192,6 +201,11 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
       if (!r.used_learned_context) return Status::Internal("the learned context was not used for " + id);
       sample("notes", id, q.text, r.answer, q.answer);
+      ST_ASSIGN_OR_RETURN(auto reference, backend->Tokenize(lang::RenderReasoning(p, q, true), false));
+      auto& fit = report.notes_reference_by_kind[lang::QueryKindName(q.kind)];
+      ++fit.queries;
+      fit.tokens += static_cast<int64_t>(reference.size());
+      if (static_cast<int64_t>(reference.size()) <= report.notes_budget) ++fit.within_budget;
       Score(r.answer, q.answer, r.usage.completion_tokens,
             {&report.notes[0], &report.notes[q.steps], &report.notes_by_kind[lang::QueryKindName(q.kind)]});
     }
@@ -211,6 +225,7 @@ std::string DemoEvalReport::ToJson() const {
       {"notes", ScoresJson(notes)},
       {"notes_by_kind", KindJson(notes_by_kind)},
       {"notes_budget", notes_budget},
+      {"notes_reference_by_kind", ReferenceJson(notes_reference_by_kind)},
       {"sleep_notes_accuracy", notes_accuracy()},
       {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
       {"reasoned_lookups",
@@ -280,6 +295,19 @@ std::string DemoEvalReport::ToMarkdown() const {
       percent(lookups.operand_right, lookups.defined), percent(lookups.other_fact, lookups.defined),
       ComputationsText(computations), notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0,
       seconds);
+  if (!notes_reference_by_kind.empty()) {
+    out +=
+        "The language's own reasoning from complete notes, in this model's tokens (what a model without "
+        "mistakes writes; longer than the budget, only a guess at the forced answer is left):";
+    const char* sep = " ";
+    for (const auto& [kind, fit] : notes_reference_by_kind) {
+      out += fmt::format("{}{} {:.1f} tok, {:.0f}% within the budget", sep, kind,
+                         fit.queries ? static_cast<double>(fit.tokens) / fit.queries : 0.0,
+                         percent(fit.within_budget, fit.queries));
+      sep = "; ";
+    }
+    out += ".\n";
+  }
   return out;
 }
 
