@@ -23,8 +23,8 @@ import sys
 
 LOOKUP = re.compile(r"([A-Z])=([A-Z])([-+*])(\d+)")
 RELATION = re.compile(r"([A-Z])([-+*])(\d+)")
-COMPUTATION = re.compile(r"=(\d+)([-+*])(\d+)=(\d+)\.")
-COMBINATION = re.compile(r"(?:^| )([A-Z])([-+])([A-Z]) ?=(\d+)[-+](\d+)=(-?\d+)\.")
+COMPUTATION = re.compile(r"=(\d+)([-+*])(\d+)=(?:~\d+=)?(\d+)\.")
+COMBINATION = re.compile(r"(?:^| )([A-Z])([-+])([A-Z]) ?=(\d+)[-+](\d+)=(?:~\d+=)?(-?\d+)\.")
 
 
 def last_stated(text, name):

@@ -231,7 +231,7 @@ StepUse CheckStep(const TextProblem& tp, const std::string& step, const std::str
 
 // Everything a problem renders, as one string.
 std::string RenderAll(const Problem& p) {
-  std::string out = RenderSleepPrompt(p) + RenderNotes(p) + "|" + RenderNotes(p, {2, 9}) + "|";
+  std::string out = RenderSleepPrompt(p) + RenderNotes(p) + "|" + RenderNotes(p, {2, 9, {}}) + "|";
   const std::string notes = RenderNotes(p);
   for (const Query& q : p.queries) {
     out += RenderAnswerPrompt(p, q) + RenderAnswerCompletion(p, q, false);
@@ -381,7 +381,7 @@ TEST(LangRender, EverythingMatchesTheTextEvaluator) {
 
     // Notes: every derived quantity computed once, after what it reads, right values.
     for (int anticipated : {0, 2}) {
-      const std::string notes = RenderNotes(p, {anticipated, seed});
+      const std::string notes = RenderNotes(p, {anticipated, seed, {}});
       const std::string where = "notes of seed " + std::to_string(seed) + ": " + notes;
       EXPECT_EQ(notes.find('\n'), std::string::npos);
       std::set<std::string> known;
@@ -473,7 +473,7 @@ TEST(LangRender, EverythingMatchesTheTextEvaluator) {
 TEST(LangRender, PrefixSuffixAndEngineTemplates) {
   const Problem p = GenerateProblem(11);
   const std::string context = RenderContext(p);
-  const std::string n1 = RenderNotes(p), n2 = RenderNotes(p, {2, 3});
+  const std::string n1 = RenderNotes(p), n2 = RenderNotes(p, {2, 3, {}});
   const std::vector<std::string> both = {n1, n2};
   EXPECT_EQ(RenderSleepPrompt(p), context + "\nNOTES:");
   EXPECT_EQ(RenderAnswerPrefix(p), context + "\n");
@@ -684,7 +684,7 @@ TEST(LangNotes, AccuracyOfRenderedAndCorruptedNotes) {
   const Problem p = HandMade();  // five derived quantities
   const std::string notes = RenderNotes(p);
   EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0);
-  EXPECT_DOUBLE_EQ(NotesAccuracy(p, RenderNotes(p, {3, 1})), 1.0);
+  EXPECT_DOUBLE_EQ(NotesAccuracy(p, RenderNotes(p, {3, 1, {}})), 1.0);
   EXPECT_DOUBLE_EQ(NotesAccuracy(p, "NOTES:" + notes + "\nNOTES:" + notes + "\n"), 1.0);
 
   std::string wrong = notes;
@@ -710,7 +710,7 @@ TEST(LangNotes, AccuracyOfRenderedAndCorruptedNotes) {
   // Every generated problem's notes score 1; one corrupted digit lowers it.
   for (uint64_t seed = 0; seed < 500; ++seed) {
     const Problem g = GenerateProblem(seed);
-    const std::string n = RenderNotes(g, {2, seed});
+    const std::string n = RenderNotes(g, {2, seed, {}});
     ASSERT_DOUBLE_EQ(NotesAccuracy(g, n), 1.0) << n;
     std::string c = n;
     size_t start = 0, dot = 0;
@@ -1001,7 +1001,7 @@ TEST(LangNotes, AnticipatedAnswersAreReadFromTheNotes) {
   int found = 0;
   for (uint64_t seed = 0; seed < 300; ++seed) {
     const Problem p = GenerateProblem(seed);
-    const std::string n = RenderNotes(p, {2, seed});
+    const std::string n = RenderNotes(p, {2, seed, {}});
     for (const Query& q : p.queries) {
       auto v = AnticipatedAnswer(q.text, n);
       if (!v) continue;
@@ -1053,7 +1053,7 @@ TEST(LangValueLines, EveryValueReadFollowsTheLatestStatementOfItsName) {
   int reads = 0, right = 0, reads_plain = 0, right_plain = 0, restated = 0;
   for (uint64_t seed = 0; seed < 200; ++seed) {
     const Problem p = GenerateProblem(seed);
-    NotesOptions o{2, seed, true};
+    NotesOptions o{2, seed, {.value_lines = true}};
     const std::string notes = RenderNotes(p, o);
     EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0) << notes;
     // Each computed value is restated right after its computation.
@@ -1063,15 +1063,15 @@ TEST(LangValueLines, EveryValueReadFollowsTheLatestStatementOfItsName) {
     for (const Query& q : p.queries) {
       for (bool with_notes : {false, true}) {
         const std::string prompt = with_notes ? RenderAnswerPrompt(p, q, &notes) : RenderAnswerPrompt(p, q);
-        const std::string completion = RenderAnswerCompletion(p, q, with_notes, true);
+        const std::string completion = RenderAnswerCompletion(p, q, with_notes, {.value_lines = true});
         EXPECT_EQ(ParseAnswer(completion), q.answer) << completion;
         if (auto anticipated = AnticipatedAnswer(q.text, notes)) {
           EXPECT_EQ(*anticipated, q.answer) << notes;
         }
-        const std::string reasoning = RenderReasoning(p, q, with_notes, true);
+        const std::string reasoning = RenderReasoning(p, q, with_notes, {.value_lines = true});
         EXPECT_EQ(ScoreComputations(reasoning).all_written(), ScoreComputations(reasoning).all_correct());
         right += ReadsRightAfterLatestName(prompt, reasoning, &reads);
-        const std::string plain_notes = RenderNotes(p, {2, seed});
+        const std::string plain_notes = RenderNotes(p, {2, seed, {}});
         right_plain += ReadsRightAfterLatestName(
             with_notes ? RenderAnswerPrompt(p, q, &plain_notes) : RenderAnswerPrompt(p, q),
             RenderReasoning(p, q, with_notes), &reads_plain);
@@ -1085,4 +1085,50 @@ TEST(LangValueLines, EveryValueReadFollowsTheLatestStatementOfItsName) {
   // have to reach the end of a computation line.
   EXPECT_EQ(reads_plain, reads);
   EXPECT_LT(right_plain, reads_plain * 9 / 10) << right_plain << " of " << reads_plain;
+}
+
+TEST(LangReversedResults, EveryResultIsWrittenLastDigitFirstThenForward) {
+  const TraceStyle style{.value_lines = true, .reversed_results = true};
+  static const std::regex kResult(R"(=(\d+)[-+*](\d+)=~(\d+)=(\d+)\.)");
+  int results = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const std::string notes = RenderNotes(p, {2, seed, style});
+    EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0) << notes;
+    std::string traces = notes;
+    for (const Query& q : p.queries) {
+      if (auto anticipated = AnticipatedAnswer(q.text, notes)) {
+        EXPECT_EQ(*anticipated, q.answer) << notes;
+      }
+      for (bool with_notes : {false, true}) {
+        const std::string completion = RenderAnswerCompletion(p, q, with_notes, style);
+        EXPECT_EQ(ParseAnswer(completion), q.answer) << completion;
+        const std::string reasoning = RenderReasoning(p, q, with_notes, style);
+        // The same computations as the plain trace, each with a reversed result.
+        const ComputationScore s = ScoreComputations(reasoning);
+        EXPECT_EQ(s.all_written(), ScoreComputations(RenderReasoning(p, q, with_notes)).all_written());
+        EXPECT_EQ(s.all_written(), s.all_correct()) << reasoning;
+        traces += reasoning;
+      }
+    }
+    for (auto it = std::sregex_iterator(traces.begin(), traces.end(), kResult); it != std::sregex_iterator();
+         ++it, ++results) {
+      std::string forward = (*it)[3];
+      std::reverse(forward.begin(), forward.end());
+      EXPECT_EQ(forward, (*it)[4]) << it->str();
+    }
+    EXPECT_EQ(static_cast<int>(std::count(traces.begin(), traces.end(), '~')),
+              ScoreComputations(traces).all_written());
+  }
+  EXPECT_GT(results, 2000);
+}
+
+TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
+  EXPECT_EQ(ScoreComputations(" B=A+5=12+5=~71=17.").all_correct(), 1);
+  const ComputationScore wrong = ScoreComputations(" B=A+5=12+5=~71=18. C=B*2=17*2=~43=34.");
+  EXPECT_EQ(wrong.all_written(), 2);
+  EXPECT_EQ(wrong.all_correct(), 1);
+  // A reversed result without its forward value is not a computation.
+  EXPECT_EQ(ScoreComputations(" B=A+5=12+5=~71. B=17.").all_written(), 0);
+  EXPECT_EQ(ScoreComputations(" B=A+5=12+5=~71").all_written(), 0);
 }

@@ -179,10 +179,23 @@ std::vector<int> DerivedInDependencyOrder(const Problem& problem);
 // ---- Rendering (preconditions: Evaluate(problem).ok(), queries completed) ----
 std::string RenderContext(const Problem& problem);  // one line, no trailing "\n"
 
+// How traces (reasoning and notes) are written; both default to the plain
+// form. A model answers in the style it was trained on.
+struct TraceStyle {
+  // Each computed value is restated at once: " X=...=v. X=v." (RenderReasoning).
+  bool value_lines = false;
+  // Each result is written digits last-first, then as usual: "12+5=~71=17.".
+  // Addition and subtraction produce digits in that order (a carry flows from
+  // the last digit up), so no digit depends on digits not yet written; the
+  // forward value then copies them back. Plain results made a tiny model get
+  // 57-61% of sums and differences of two values wrong (run 11).
+  bool reversed_results = false;
+};
+
 struct NotesOptions {
-  int anticipated = 0;       // anticipated sums/differences appended after the resolution
-  uint64_t seed = 0;         // chooses them
-  bool value_lines = false;  // see RenderReasoning
+  int anticipated = 0;  // anticipated sums/differences appended after the resolution
+  uint64_t seed = 0;    // chooses them
+  TraceStyle style;
 };
 // Notes as the model writes them after kNotesMarker, without kStop:
 // " Bob=Ann+5=12+5=17. Cid=Bob*2=17*2=34." (+ " Bob+Cid=17+34=51." ...).
@@ -208,10 +221,10 @@ std::string RenderAnswerPrompt(const Problem& problem, const Query& query,
 // differences are then written "Bob+Cid =17+34=51." ("Cid=" would be followed
 // by Bob's value).
 std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes,
-                            bool value_lines = false);
+                            const TraceStyle& style = {});
 // Reasoning + kAnswerMarker + answer + kStop.
 std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes,
-                                   bool value_lines = false);
+                                   const TraceStyle& style = {});
 
 // ---- Training data ----
 enum class Format {
@@ -266,7 +279,7 @@ struct MixOptions {
   double arithmetic_rate =
       0.0;                    // chance that a problem also yields an arithmetic drill (Format::kArithmetic)
   int arithmetic_items = 16;  // computations in an arithmetic drill
-  bool value_lines = false;   // reasoning and notes restate each computed value (RenderReasoning)
+  TraceStyle style;           // how reasoning and notes are written
 };
 
 // Examples from one problem: optionally one sleep example, then answer
@@ -319,7 +332,8 @@ struct LookupScore {
 };
 LookupScore ScoreLookups(const Problem& problem, std::string_view text);
 
-// The computations "=a op b=r." a trace writes ("B=A+5=12+5=17."), checked
+// The computations "=a op b=r." a trace writes ("B=A+5=12+5=17.", or with
+// reversed results "=a op b=~d=r."; r counts), checked
 // by arithmetic alone (whether a and b are the right values is the
 // lookups' and the earlier steps' business). Indexed by operator: + - *.
 struct ComputationScore {

@@ -169,7 +169,13 @@ ComputationScore ScoreComputations(std::string_view text) {
     if (!number(i, &a) || i >= text.size()) continue;
     const char op = text[i++];
     const int index = op == '+' ? 0 : op == '-' ? 1 : op == '*' ? 2 : -1;
-    if (index < 0 || !number(i, &b) || i >= text.size() || text[i++] != '=' || !number(i, &r)) continue;
+    if (index < 0 || !number(i, &b) || i >= text.size() || text[i++] != '=') continue;
+    // Reversed results: "=~71=17." (the forward value is what later steps read).
+    int64_t reversed = 0;
+    if (i < text.size() && text[i] == '~' &&
+        !(++i, number(i, &reversed) && i < text.size() && text[i++] == '='))
+      continue;
+    if (!number(i, &r)) continue;
     if (i >= text.size() || text[i] != '.') continue;
     ++score.written[index];
     score.correct[index] += (index == 0 ? a + b : index == 1 ? a - b : a * b) == r;

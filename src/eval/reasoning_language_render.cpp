@@ -45,25 +45,33 @@ struct Graph {
   bool IsBase(int q) const { return def[q]->op == Op::kBase; }
 };
 
+// The end of a computation: "=17." or, with reversed results, "=~71=17.".
+std::string ResultTail(int64_t value, const TraceStyle& style) {
+  std::string out = "=";
+  if (style.reversed_results) {
+    std::string digits = Num(value);
+    std::reverse(digits.begin(), digits.end());
+    out += "~" + digits + "=";
+  }
+  return out + Num(value) + ".";
+}
+
 // "Bob=Ann+5=12+5=17." (prime: "Cid'=Bob'*2=20*2=40.", the hypothetical world).
-std::string FactStep(const Graph& g, int q, bool prime, int64_t source_value, int64_t value) {
+std::string FactStep(const Graph& g, int q, bool prime, int64_t source_value, int64_t value,
+                     const TraceStyle& style) {
   const Fact& f = *g.def[q];
   const std::string p = prime ? "'" : "";
   const std::string tail = std::string(1, OpChar(f.op)) + Num(f.operand);
-  return g.Name(q) + p + "=" + g.Name(f.source) + p + tail + "=" + Num(source_value) + tail + "=" +
-         Num(value) + ".";
-}
-
-std::string PlainFactStep(const Graph& g, int q) {
-  return FactStep(g, q, false, g.value[g.def[q]->source], g.value[q]);
+  return g.Name(q) + p + "=" + g.Name(f.source) + p + tail + "=" + Num(source_value) + tail +
+         ResultTail(value, style);
 }
 
 // "Bob+Cid=17+34=51."; with value lines "Bob+Cid =17+34=51.", so that "Cid="
 // stays followed by Cid's value wherever it is written.
-std::string CombinationStep(const Graph& g, int a, char op, int b, bool value_lines) {
+std::string CombinationStep(const Graph& g, int a, char op, int b, const TraceStyle& style) {
   const int64_t r = op == '+' ? g.value[a] + g.value[b] : g.value[a] - g.value[b];
-  return g.Name(a) + op + g.Name(b) + (value_lines ? " =" : "=") + Num(g.value[a]) + op + Num(g.value[b]) +
-         "=" + Num(r) + ".";
+  return g.Name(a) + op + g.Name(b) + (style.value_lines ? " =" : "=") + Num(g.value[a]) + op +
+         Num(g.value[b]) + ResultTail(r, style);
 }
 
 // "Cid=Bob*2.": looking up the fact that defines `q` (a relation).
@@ -87,8 +95,8 @@ std::string ValueStep(const Graph& g, int q) {
 // pointer chasing without a scratchpad did not form).
 class Tracer {
  public:
-  Tracer(const Graph& g, std::vector<bool> known, bool value_lines)
-      : g_(g), known_(std::move(known)), value_lines_(value_lines) {}
+  Tracer(const Graph& g, std::vector<bool> known, const TraceStyle& style)
+      : g_(g), known_(std::move(known)), style_(style) {}
 
   // States x's value: "x=v." when known or a base value, else the walk.
   void Resolve(int x) {
@@ -101,8 +109,8 @@ class Tracer {
     }
     lines_.push_back(ValueStep(g_, y));
     for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
-      lines_.push_back(PlainFactStep(g_, *it));
-      if (value_lines_) lines_.push_back(ValueStep(g_, *it));
+      lines_.push_back(FactStep(g_, *it, false, g_.value[g_.def[*it]->source], g_.value[*it], style_));
+      if (style_.value_lines) lines_.push_back(ValueStep(g_, *it));
       known_[*it] = true;
       ++computations_;
     }
@@ -120,18 +128,18 @@ class Tracer {
  private:
   const Graph& g_;
   std::vector<bool> known_;
-  bool value_lines_;
+  TraceStyle style_;
   std::vector<std::string> lines_;
   int computations_ = 0;
 };
 
 // The reasoning for `q`. With notes every derived value is known (read, not
 // recomputed).
-Tracer Trace(const Graph& g, const Query& q, bool with_notes, bool value_lines) {
+Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& style) {
   std::vector<bool> known(g.def.size(), false);
   if (with_notes)
     for (size_t i = 0; i < known.size(); ++i) known[i] = !g.IsBase(static_cast<int>(i));
-  Tracer t(g, std::move(known), value_lines);
+  Tracer t(g, std::move(known), style);
   switch (q.kind) {
     case QueryKind::kValue:
       t.Resolve(q.asked);
@@ -139,7 +147,7 @@ Tracer Trace(const Graph& g, const Query& q, bool with_notes, bool value_lines) 
     case QueryKind::kCombination:
       t.Resolve(q.asked);
       t.Resolve(q.other);
-      t.Compute(CombinationStep(g, q.asked, q.op, q.other, value_lines));
+      t.Compute(CombinationStep(g, q.asked, q.op, q.other, style));
       break;
     case QueryKind::kHypothetical: {
       // The path from `asked` up to the changed quantity, whatever is known:
@@ -153,13 +161,13 @@ Tracer Trace(const Graph& g, const Query& q, bool with_notes, bool value_lines) 
       const std::string z = g.Name(q.other);
       const std::string tail = std::string(1, q.op) + Num(q.amount);
       int64_t v = g.value[q.other] + (q.op == '+' ? q.amount : -q.amount);
-      t.Compute(z + "'=" + z + tail + "=" + Num(g.value[q.other]) + tail + "=" + Num(v) + ".");
+      t.Compute(z + "'=" + z + tail + "=" + Num(g.value[q.other]) + tail + ResultTail(v, style));
       for (auto it = path.rbegin(); it != path.rend(); ++it) {
         const Fact& f = *g.def[*it];
         const int64_t next = f.op == Op::kAdd   ? v + f.operand
                              : f.op == Op::kSub ? v - f.operand
                                                 : v * f.operand;
-        t.Compute(FactStep(g, *it, true, v, next));
+        t.Compute(FactStep(g, *it, true, v, next, style));
         v = next;
       }
       break;
@@ -286,8 +294,8 @@ Status CompleteQuery(const Problem& problem, Query* query) {
     return Status::InvalidArgument("value queries ask for derived quantities");
   query->text = QuestionText(problem, *query);
   query->answer = answer;
-  query->steps = Trace(g, *query, false, false).computations();
-  query->steps_with_notes = Trace(g, *query, true, false).computations();
+  query->steps = Trace(g, *query, false, {}).computations();
+  query->steps_with_notes = Trace(g, *query, true, {}).computations();
   return Status::Ok();
 }
 
@@ -314,7 +322,7 @@ std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
   // The context's relations in its order, each resolved unless an earlier
   // walk already computed it: every derived quantity computed exactly once,
   // after what it reads.
-  Tracer t(g, std::vector<bool>(g.def.size(), false), options.value_lines);
+  Tracer t(g, std::vector<bool>(g.def.size(), false), options.style);
   for (const Fact& f : problem.facts)
     if (f.op != Op::kBase && !t.Known(f.target)) t.Resolve(f.target);
   std::vector<std::string> steps = t.lines();
@@ -328,11 +336,11 @@ std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
     if (rng.Chance(0.5)) {
       if (a > b) std::swap(a, b);
       if (g.value[a] + g.value[b] > kMaxValue) continue;
-      step = CombinationStep(g, a, '+', b, options.value_lines);
+      step = CombinationStep(g, a, '+', b, options.style);
     } else {
       if (g.value[a] == g.value[b]) continue;
       if (g.value[a] < g.value[b]) std::swap(a, b);
-      step = CombinationStep(g, a, '-', b, options.value_lines);
+      step = CombinationStep(g, a, '-', b, options.style);
     }
     if (std::find(anticipated.begin(), anticipated.end(), step) != anticipated.end()) continue;
     anticipated.push_back(step);
@@ -365,15 +373,16 @@ std::string RenderAnswerPrompt(const Problem& problem, const Query& query, const
   return RenderAnswerPrompt(problem, query, std::span<const std::string>(notes, 1));
 }
 
-std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes, bool value_lines) {
+std::string RenderReasoning(const Problem& problem, const Query& query, bool with_notes,
+                            const TraceStyle& style) {
   Graph g(problem);
   if (!g.ok) return "";
-  return Join(Trace(g, query, with_notes, value_lines).lines());
+  return Join(Trace(g, query, with_notes, style).lines());
 }
 
 std::string RenderAnswerCompletion(const Problem& problem, const Query& query, bool with_notes,
-                                   bool value_lines) {
-  return RenderReasoning(problem, query, with_notes, value_lines) + kAnswerMarker + Num(query.answer) + kStop;
+                                   const TraceStyle& style) {
+  return RenderReasoning(problem, query, with_notes, style) + kAnswerMarker + Num(query.answer) + kStop;
 }
 
 std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint64_t seed,
@@ -385,7 +394,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
     NotesOptions o;
     o.anticipated = static_cast<int>(rng.Below(anticipated_max + 1));
     o.seed = rng.Next();
-    o.value_lines = mix.value_lines;
+    o.style = mix.style;
     return RenderNotes(problem, o);
   };
   auto fits = [&](const TrainingExample& e) {
@@ -426,7 +435,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
     auto render = [&](const Part& part, bool with_notes, std::string* prompt, std::string* completion,
                       Format* format) {
       const Query& q = *part.q;
-      const std::string reasoning = RenderReasoning(problem, q, with_notes, mix.value_lines);
+      const std::string reasoning = RenderReasoning(problem, q, with_notes, mix.style);
       *format = part.format == Format::kForced && reasoning.empty() ? Format::kDirect : part.format;
       *prompt = RenderQuestion(q);
       switch (*format) {

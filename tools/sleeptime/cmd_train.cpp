@@ -307,9 +307,12 @@ void AddTrainCommands(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--arithmetic-items", c.mix.arithmetic_items, "computations per arithmetic drill")
       ->capture_default_str();
-  cmd->add_flag("--value-lines", c.mix.value_lines,
+  cmd->add_flag("--value-lines", c.mix.style.value_lines,
                 "reasoning and notes restate each computed value (\" C=B*2=17*2=34. C=34.\"), so that a "
                 "later step reads it right after the name");
+  cmd->add_flag("--reversed-results", c.mix.style.reversed_results,
+                "each computed result is written digits last-first, then forward (\"12+5=~71=17.\"): the "
+                "order in which carries flow");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
