@@ -1132,3 +1132,18 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
   EXPECT_EQ(ScoreComputations(" B=A+5=12+5=~71. B=17.").all_written(), 0);
   EXPECT_EQ(ScoreComputations(" B=A+5=12+5=~71").all_written(), 0);
 }
+
+TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
+  for (bool v : {false, true}) {
+    for (bool r : {false, true}) {
+      const TraceStyle style{.value_lines = v, .reversed_results = r};
+      auto parsed = ParseTraceStyle(TraceStyleName(style));
+      ASSERT_TRUE(parsed.ok());
+      EXPECT_EQ(parsed->value_lines, v);
+      EXPECT_EQ(parsed->reversed_results, r);
+    }
+  }
+  EXPECT_EQ(TraceStyleName({}), "");
+  EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
+  EXPECT_FALSE(ParseTraceStyle("value_lines,digits_in_roman").ok());
+}

@@ -254,7 +254,9 @@ TEST_F(TrainerTest, ExportedOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
 }
 
 TEST_F(TrainerTest, ExportedFactoredOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
-  ExpectExportedLogitsMatch(FactoredTinyConfig(), dir_, 20);
+  TrainerConfig config = FactoredTinyConfig();
+  config.mix.style.reversed_results = true;  // carried in the GGUF
+  ExpectExportedLogitsMatch(config, dir_, 20);
 }
 
 // The [n_embd, n_vocab] F32 tensor `name` of the GGUF at `path`.
@@ -358,6 +360,14 @@ void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& d
   EXPECT_EQ(carried->force_answer, want.force_answer);
   EXPECT_EQ(carried->notes_separator, want.notes_separator);
   EXPECT_EQ(carried->stop, want.stop);
+  // And the style its traces are written in.
+  char style[128];
+  const int32_t n = llama_model_meta_val_str(model.get(), lang::kTraceStyleKey, style, sizeof(style));
+  ASSERT_GE(n, 0);
+  auto parsed = lang::ParseTraceStyle(std::string_view(style, static_cast<size_t>(n)));
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->value_lines, config.mix.style.value_lines);
+  EXPECT_EQ(parsed->reversed_results, config.mix.style.reversed_results);
   EXPECT_EQ(carried->verbosity[0], "");
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = 256;

@@ -67,6 +67,7 @@ struct ModeScore {
 struct DemoEvalReport {
   int problems = 0;
   std::string model;
+  std::string trace_style;  // lang::TraceStyleName of the model's metadata ("" plain)
   // Per mode, keyed by reasoning steps from the raw context (0 = all).
   std::map<int, ModeScore> reasoned, direct, notes;
   std::map<std::string, ModeScore> reasoned_by_kind, notes_by_kind;

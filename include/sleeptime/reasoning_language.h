@@ -192,6 +192,14 @@ struct TraceStyle {
   bool reversed_results = false;
 };
 
+// The style as GGUF metadata (the trainer writes it; eval-demo renders the
+// language's reference traces in the model's own style): under
+// kTraceStyleKey, the set flags' names joined with ',' ("" for plain).
+inline constexpr char kTraceStyleKey[] = "sleeptime.demo.trace_style";
+std::string TraceStyleName(const TraceStyle& style);  // "value_lines,reversed_results"
+// Unknown names are an error (a newer model), not silently plain.
+Result<TraceStyle> ParseTraceStyle(std::string_view name);
+
 struct NotesOptions {
   int anticipated = 0;  // anticipated sums/differences appended after the resolution
   uint64_t seed = 0;    // chooses them

@@ -142,6 +142,13 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
   DemoEvalReport report;
   report.problems = options.problems;
   report.model = backend->ModelDescription();
+  // Reference traces in the style the model was trained on (plain when the
+  // model does not say).
+  lang::TraceStyle style;
+  if (auto name = backend->ModelMetadata(lang::kTraceStyleKey)) {
+    ST_ASSIGN_OR_RETURN(style, lang::ParseTraceStyle(*name));
+  }
+  report.trace_style = lang::TraceStyleName(style);
   // Phase 1: reasoned and direct answers from the raw context; sleep.
   for (int i = 0; i < options.problems; ++i) {
     const auto& p = problems[static_cast<size_t>(i)];
@@ -201,7 +208,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       ST_ASSIGN_OR_RETURN(AskResult r, engine.Ask(id, q.text, ao));
       if (!r.used_learned_context) return Status::Internal("the learned context was not used for " + id);
       sample("notes", id, q.text, r.answer, q.answer);
-      ST_ASSIGN_OR_RETURN(auto reference, backend->Tokenize(lang::RenderReasoning(p, q, true), false));
+      ST_ASSIGN_OR_RETURN(auto reference, backend->Tokenize(lang::RenderReasoning(p, q, true, style), false));
       auto& fit = report.notes_reference_by_kind[lang::QueryKindName(q.kind)];
       ++fit.queries;
       fit.tokens += static_cast<int64_t>(reference.size());
@@ -219,6 +226,7 @@ std::string DemoEvalReport::ToJson() const {
   nlohmann::json j = {
       {"problems", problems},
       {"model", model},
+      {"trace_style", trace_style},
       {"reasoned", ScoresJson(reasoned)},
       {"reasoned_by_kind", KindJson(reasoned_by_kind)},
       {"direct", ScoresJson(direct)},
@@ -244,8 +252,9 @@ std::string DemoEvalReport::ToJson() const {
 
 std::string DemoEvalReport::ToMarkdown() const {
   auto percent = [](int64_t part, int64_t whole) { return whole ? 100.0 * part / whole : 0.0; };
-  std::string out = fmt::format("{} held-out problems ({} queries), model: {}\n\n", problems,
-                                reasoned.count(0) ? reasoned.at(0).n : 0, model);
+  std::string out = fmt::format("{} held-out problems ({} queries), model: {}, traces: {}\n\n", problems,
+                                reasoned.count(0) ? reasoned.at(0).n : 0, model,
+                                trace_style.empty() ? "plain" : trace_style);
   out +=
       "| steps (from the raw context) | queries | reasoned, no notes | direct, no notes | from own notes |\n";
   out += "|---|---|---|---|---|\n";

@@ -38,10 +38,10 @@
 //   into five equal-count quintiles; per quintile gain = sleep accuracy -
 //   baseline accuracy over the paired records of its queries. Reported: the
 //   gain in the lowest and highest quintile. Needs >= 5 such queries.
-#include <cmath>
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <map>
 #include <set>

@@ -281,6 +281,35 @@ const char* FormatName(Format format) {
   return "?";
 }
 
+std::string TraceStyleName(const TraceStyle& style) {
+  std::string out;
+  auto add = [&out](bool set, const char* name) {
+    if (!set) return;
+    if (!out.empty()) out += ',';
+    out += name;
+  };
+  add(style.value_lines, "value_lines");
+  add(style.reversed_results, "reversed_results");
+  return out;
+}
+
+Result<TraceStyle> ParseTraceStyle(std::string_view name) {
+  TraceStyle style;
+  while (!name.empty()) {
+    const size_t comma = name.find(',');
+    const std::string_view flag = name.substr(0, comma);
+    if (flag == "value_lines") {
+      style.value_lines = true;
+    } else if (flag == "reversed_results") {
+      style.reversed_results = true;
+    } else if (!flag.empty()) {
+      return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
+    }
+    name = comma == std::string_view::npos ? std::string_view() : name.substr(comma + 1);
+  }
+  return style;
+}
+
 Status CompleteQuery(const Problem& problem, Query* query) {
   ST_ASSIGN_OR_RETURN(int64_t answer, EvaluateQuery(problem, *query));
   Graph g(problem);

@@ -907,6 +907,7 @@ Status Trainer::ExportGguf(const std::string& path, bool f16) const {
   spec.f16 = f16;
   // The model speaks the reasoning language: it carries its prompts.
   spec.string_metadata = PromptTemplateMetadata(lang::DemoPromptTemplates());
+  spec.string_metadata.push_back({lang::kTraceStyleKey, lang::TraceStyleName(impl_->config.mix.style)});
   const Impl* impl = impl_.get();
   return WriteLlamaGguf(
       spec,
