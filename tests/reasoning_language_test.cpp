@@ -1134,16 +1134,51 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (bool v : {false, true}) {
-    for (bool r : {false, true}) {
-      const TraceStyle style{.value_lines = v, .reversed_results = r};
-      auto parsed = ParseTraceStyle(TraceStyleName(style));
-      ASSERT_TRUE(parsed.ok());
-      EXPECT_EQ(parsed->value_lines, v);
-      EXPECT_EQ(parsed->reversed_results, r);
-    }
+  for (int bits = 0; bits < 8; ++bits) {
+    const TraceStyle style{.value_lines = (bits & 1) != 0,
+                           .reversed_results = (bits & 2) != 0,
+                           .notes_every_fact = (bits & 4) != 0};
+    auto parsed = ParseTraceStyle(TraceStyleName(style));
+    ASSERT_TRUE(parsed.ok());
+    EXPECT_EQ(parsed->value_lines, style.value_lines);
+    EXPECT_EQ(parsed->reversed_results, style.reversed_results);
+    EXPECT_EQ(parsed->notes_every_fact, style.notes_every_fact);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
   EXPECT_FALSE(ParseTraceStyle("value_lines,digits_in_roman").ok());
+}
+
+// Every fact gets an entry in context order: each base value is stated, the
+// notes end with the context's last fact, and the plain notes' statements
+// all appear, in the same order.
+TEST(LangNotesEveryFact, EveryFactHasAnEntryInContextOrder) {
+  int missing_in_plain = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const TraceStyle style{.value_lines = true, .notes_every_fact = true};
+    const std::string notes = RenderNotes(p, {0, seed, style});
+    const std::string plain = RenderNotes(p, {0, seed, {.value_lines = true}});
+    EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0) << notes;
+    for (const Fact& f : p.facts) {
+      if (f.op != Op::kBase) continue;
+      const std::string line = " " + p.names[f.target] + "=" + std::to_string(f.operand) + ".";
+      EXPECT_NE(notes.find(line), std::string::npos) << line << " in" << notes;
+      missing_in_plain += plain.find(line) == std::string::npos;
+    }
+    const Fact& last = p.facts.back();
+    const std::string tail = " " + p.names[last.target] + "=" +
+                             std::to_string((*Evaluate(p))[static_cast<size_t>(last.target)]) + ".";
+    EXPECT_TRUE(notes.ends_with(tail)) << tail << " ends" << notes;
+    size_t at = 0;
+    for (size_t from = 0; from < plain.size();) {
+      const size_t end = plain.find('.', from + 1);
+      const std::string statement = plain.substr(from, end + 1 - from);
+      at = notes.find(statement, at);
+      ASSERT_NE(at, std::string::npos) << statement << " of" << plain << " not in order in" << notes;
+      at += statement.size();
+      from = end + 1;
+    }
+  }
+  EXPECT_GT(missing_in_plain, 30);
 }

@@ -256,6 +256,7 @@ TEST_F(TrainerTest, ExportedOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
 TEST_F(TrainerTest, ExportedFactoredOpTokenModelMatchesTrainerLogitsInLlamaCpp) {
   TrainerConfig config = FactoredTinyConfig();
   config.mix.style.reversed_results = true;  // carried in the GGUF
+  config.mix.style.notes_every_fact = true;
   ExpectExportedLogitsMatch(config, dir_, 20);
 }
 
@@ -368,6 +369,7 @@ void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& d
   ASSERT_TRUE(parsed.ok());
   EXPECT_EQ(parsed->value_lines, config.mix.style.value_lines);
   EXPECT_EQ(parsed->reversed_results, config.mix.style.reversed_results);
+  EXPECT_EQ(parsed->notes_every_fact, config.mix.style.notes_every_fact);
   EXPECT_EQ(carried->verbosity[0], "");
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = 256;
@@ -476,6 +478,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   c.pack_window = 4;  // examples wait across the checkpoint
   c.mix.style.value_lines = true;
   c.mix.style.reversed_results = true;
+  c.mix.style.notes_every_fact = true;
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
   c.mix.arithmetic_rate = 0.5;
@@ -503,6 +506,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_EQ((*resumed)->config().pack_window, 4);
   EXPECT_TRUE((*resumed)->config().mix.style.value_lines);
   EXPECT_TRUE((*resumed)->config().mix.style.reversed_results);
+  EXPECT_TRUE((*resumed)->config().mix.style.notes_every_fact);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
@@ -534,19 +538,20 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::memcpy(&items, bytes.data() + arithmetic_at + 8, sizeof(items));
   ASSERT_EQ(items, c.mix.arithmetic_items);
   // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
-  // 1), value_lines and reversed_results; the file ends with the examples waiting to be packed (u64 count 1,
-  // then problem and example, 2 x u64).
+  // 1), value_lines, reversed_results and notes_every_fact; the file ends with the examples waiting to be
+  // packed (u64 count 1, then problem and example, 2 x u64).
   const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));
   ASSERT_EQ(window, 1);
   ASSERT_EQ(bytes[window_at + 4], 0);
   ASSERT_EQ(bytes[window_at + 5], 0);
+  ASSERT_EQ(bytes[window_at + 6], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
   for (char version : {'8', '7', '6', '5', '4'}) {
-    if (version == '8') bytes.erase(window_at + 5, 1);
+    if (version == '8') bytes.erase(window_at + 5, 2);
     if (version == '7') bytes.erase(window_at + 4, 1);
     if (version == '6') {
       bytes.resize(bytes.size() - 24);

@@ -190,13 +190,20 @@ struct TraceStyle {
   // forward value then copies them back. Plain results made a tiny model get
   // 57-61% of sums and differences of two values wrong (run 11).
   bool reversed_results = false;
+  // Notes give every fact of the context an entry, in context order: a base
+  // or already computed quantity its value ("T=15.", "D=26."), the others
+  // their resolution. The next entry is then always the fact after the last
+  // one's in the context, a copy keyed on the name just written; plain notes
+  // skip those quantities, and a tiny model lost its place, restating one
+  // quantity again and again (run 13: 67% of derived quantities stated).
+  bool notes_every_fact = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the
 // language's reference traces in the model's own style): under
 // kTraceStyleKey, the set flags' names joined with ',' ("" for plain).
 inline constexpr char kTraceStyleKey[] = "sleeptime.demo.trace_style";
-std::string TraceStyleName(const TraceStyle& style);  // "value_lines,reversed_results"
+std::string TraceStyleName(const TraceStyle& style);  // e.g. "value_lines,reversed_results"
 // Unknown names are an error (a newer model), not silently plain.
 Result<TraceStyle> ParseTraceStyle(std::string_view name);
 

@@ -290,6 +290,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   };
   add(style.value_lines, "value_lines");
   add(style.reversed_results, "reversed_results");
+  add(style.notes_every_fact, "notes_every_fact");
   return out;
 }
 
@@ -302,6 +303,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.value_lines = true;
     } else if (flag == "reversed_results") {
       style.reversed_results = true;
+    } else if (flag == "notes_every_fact") {
+      style.notes_every_fact = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }
@@ -353,7 +356,7 @@ std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
   // after what it reads.
   Tracer t(g, std::vector<bool>(g.def.size(), false), options.style);
   for (const Fact& f : problem.facts)
-    if (f.op != Op::kBase && !t.Known(f.target)) t.Resolve(f.target);
+    if (options.style.notes_every_fact || (f.op != Op::kBase && !t.Known(f.target))) t.Resolve(f.target);
   std::vector<std::string> steps = t.lines();
   const int n = static_cast<int>(problem.names.size());
   Rng rng(options.seed ^ (problem.seed * 0x9e3779b97f4a7c15ULL));

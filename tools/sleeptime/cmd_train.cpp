@@ -313,6 +313,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--reversed-results", c.mix.style.reversed_results,
                 "each computed result is written digits last-first, then forward (\"12+5=~71=17.\"): the "
                 "order in which carries flow");
+  cmd->add_flag("--notes-every-fact", c.mix.style.notes_every_fact,
+                "notes give every fact an entry in context order (a base or known quantity its value), so "
+                "the next entry always follows the last one's fact");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
