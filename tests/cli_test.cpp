@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 
 #include "support/test_model.h"
@@ -154,6 +155,29 @@ TEST_F(CliTest, HelpOnEveryCommand) {
     EXPECT_EQ(r.code, 0) << cmd << ": " << r.out;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << cmd;
   }
+}
+
+// The templates a GGUF carries reach a remote backend only through files:
+// `templates --from-model` writes them, plain `templates` the defaults.
+TEST_F(CliTest, TemplatesFromModel) {
+  const std::string demo = std::string(SLEEPTIME_SOURCE_DIR) + "/models/sleeptime-demo.gguf";
+  if (!fs::exists(demo)) GTEST_SKIP() << "no shipped demo model";
+  auto read = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto defaults = Sleeptime("templates " + dir_ + "/defaults", false);
+  ASSERT_EQ(defaults.code, 0) << defaults.out;
+  auto carried = Sleeptime("--model " + demo + " templates --from-model " + dir_ + "/demo", false);
+  ASSERT_EQ(carried.code, 0) << carried.out;
+  EXPECT_NE(carried.out.find(dir_ + "/demo/sleep.txt"), std::string::npos) << carried.out;
+  // The demo model's sleep prompt ends with its notes marker; the default one does not.
+  EXPECT_NE(read(dir_ + "/demo/sleep.txt").find("NOTES:"), std::string::npos);
+  EXPECT_EQ(read(dir_ + "/defaults/sleep.txt").find("NOTES:"), std::string::npos);
+
+  auto no_model = Sleeptime("templates --from-model " + dir_ + "/none", false);
+  EXPECT_EQ(no_model.code, 2);
+  EXPECT_NE(no_model.out.find("error: no model given"), std::string::npos) << no_model.out;
 }
 
 }  // namespace

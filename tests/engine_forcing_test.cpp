@@ -18,6 +18,7 @@ class ScriptedBackend : public Backend {
   std::string reasoning;  // what the "model" writes after a question
   std::string answer;     // what it writes after the answer marker
   std::string marker = " answer: ";
+  bool names_stop = true;  // false: like llama-server, which does not say which stop string it hit
   int calls = 0;
 
   const std::string& ModelFingerprint() const override { return fingerprint_; }
@@ -57,7 +58,7 @@ class ScriptedBackend : public Backend {
         if (g.text.size() >= s.size() && g.text.compare(g.text.size() - s.size(), s.size(), s) == 0) {
           g.text.resize(g.text.size() - s.size());
           g.finish = FinishReason::kStop;
-          g.stop_matched = s;
+          if (names_stop) g.stop_matched = s;
           return g;
         }
       }
@@ -97,17 +98,24 @@ class EngineForcingTest : public ::testing::Test {
   ScriptedBackend backend_;
 };
 
+// Also when a remote server cuts the marker off without naming it (names_stop
+// false, as llama-server does): the answer still follows, as in process.
 TEST_F(EngineForcingTest, ModelsOwnMarkerIsNotWrittenTwice) {
   backend_.reasoning = " Bob=Ann+5=12+5=17. answer: 17\n";
   backend_.answer = "17\n";
-  auto r = Ask(100);
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_FALSE(r->forced);
-  EXPECT_EQ(r->answer, " Bob=Ann+5=12+5=17. answer: 17");
-  // Tokens generated: the reasoning up to and including the model's " answer:",
-  // then "17" and the newline.
-  EXPECT_EQ(r->usage.completion_tokens,
-            static_cast<int64_t>(std::string(" Bob=Ann+5=12+5=17. answer:").size() + 3));
+  for (bool names_stop : {true, false}) {
+    backend_.names_stop = names_stop;
+    backend_.calls = 0;
+    auto r = Ask(100);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_FALSE(r->forced);
+    EXPECT_EQ(r->answer, " Bob=Ann+5=12+5=17. answer: 17") << names_stop;
+    EXPECT_EQ(backend_.calls, 2);
+    // Tokens generated: the reasoning up to and including the model's " answer:",
+    // then "17" and the newline.
+    EXPECT_EQ(r->usage.completion_tokens,
+              static_cast<int64_t>(std::string(" Bob=Ann+5=12+5=17. answer:").size() + 3));
+  }
 }
 
 TEST_F(EngineForcingTest, ReasoningCutAtBudgetThenAnswerForcedWithinIt) {

@@ -354,6 +354,35 @@ TEST(OpenAIBackendRetryTest, StreamsAndAppliesStopStringsItself) {
   EXPECT_EQ(body["stream_options"]["include_usage"], true);
 }
 
+// A server cuts the stop string off; which one it was is known only where
+// the server names it (vLLM's "stop_reason") or only one was sent.
+TEST(OpenAIBackendRetryTest, NamesTheStopTheServerApplied) {
+  auto reply = [](const std::string& extra) {
+    return R"({"choices": [{"text": "B=17.", "index": 0, "finish_reason": "stop")" + extra +
+           R"(}], "usage": {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}})";
+  };
+  ScriptedServer server({{200, reply(R"(, "stop_reason": " answer:")")},
+                         {200, reply("")},
+                         {200, reply(R"(, "stop_reason": 13)")}});
+  auto b = MakeBackend(FastRetries(server.url(), 0));
+  ASSERT_NE(b, nullptr);
+  GenerateOptions two;
+  two.stop = {"\n", " answer:"};
+  auto named = b->Generate({"", "go"}, two);
+  ASSERT_TRUE(named.ok()) << named.status().ToString();
+  EXPECT_EQ(named->finish, FinishReason::kStop);
+  EXPECT_EQ(named->stop_matched, " answer:");
+  GenerateOptions one;
+  one.stop = {" answer:"};
+  auto only = b->Generate({"", "go"}, one);
+  ASSERT_TRUE(only.ok()) << only.status().ToString();
+  EXPECT_EQ(only->stop_matched, " answer:");
+  auto unnamed = b->Generate({"", "go"}, two);  // a stop token's id names no string
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status().ToString();
+  EXPECT_EQ(unnamed->finish, FinishReason::kStop);
+  EXPECT_EQ(unnamed->stop_matched, "");
+}
+
 TEST(OpenAIBackendRetryTest, WithoutTokenizeEndpointCountsAreEstimated) {
   ScriptedServer server({{404, R"({"error": {"message": "File Not Found"}})"}});
   auto b = MakeBackend(FastRetries(server.url(), 3));
@@ -634,6 +663,39 @@ TEST_F(OpenAIBackendLlamaServerTest, EngineWritesCandidatesAsConcurrentRequestsA
   EXPECT_TRUE(merged->merged);
   EXPECT_EQ(merged->learned.text.find(lang::kNotesSeparator), std::string::npos) << merged->learned.text;
   EXPECT_GT(merged->completion_tokens, 0);
+  store->reset();
+  fs::remove_all(dir);
+}
+
+// llama-server cuts the demo model's own " answer:" off without naming it;
+// the engine still writes the answer (it once returned the reasoning alone).
+TEST_F(OpenAIBackendLlamaServerTest, EngineAnswersAfterTheModelsOwnMarker) {
+  if (model_ != kDemoModel) GTEST_SKIP() << "needs the trained demo model";
+  const std::string dir = MakeTempDir("openai-marker");
+  auto store = Store::Open(dir + "/db.sqlite");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  Engine engine(backend_.get(), store->get(), lang::DemoPromptTemplates());
+  int answered = 0, asked = 0;
+  for (uint64_t i = 0; i < 4; ++i) {
+    const auto problem = lang::GenerateProblem(lang::SplitSeed(lang::Split::kHeldOut, i));
+    const std::string id = "p" + std::to_string(i);
+    ASSERT_TRUE((*store)->PutContext(id, lang::RenderContext(problem)).ok());
+    for (const auto& q : problem.queries) {
+      if (q.kind != lang::QueryKind::kValue || q.steps > 2) continue;
+      AskOptions ao;
+      ao.budget = 200;
+      ao.use_learned = false;
+      auto r = engine.Ask(id, q.text, ao);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ++asked;
+      if (!r->forced && r->answer.find(lang::kAnswerMarker) != std::string::npos &&
+          lang::ParseAnswer(r->answer))
+        ++answered;
+    }
+  }
+  ASSERT_GT(asked, 0);
+  // The trained model ends every short trace with its own marker.
+  EXPECT_EQ(answered, asked);
   store->reset();
   fs::remove_all(dir);
 }

@@ -130,6 +130,7 @@ class Backend {
 
   // Identifies the weights and KV layout; part of every saved state's key.
   virtual const std::string& ModelFingerprint() const = 0;
+  // For messages after the word "model": "llama ?B F32, 3596544 params", "served at URL (completions)".
   virtual std::string ModelDescription() const = 0;
   // Tokens one prompt plus its generation may use.
   virtual int ContextWindow() const = 0;

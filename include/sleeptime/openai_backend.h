@@ -107,8 +107,10 @@ class OpenAIBackend : public Backend {
   // Streams (SSE) when options has on_text, on_token or should_continue, so
   // that text, progress and cancellation happen as tokens arrive. Finishes
   // with kStop for the server's "stop" (which also covers its end-of-text
-  // token; stop_matched is set only when this client saw the stop string
-  // itself), kLength for "length", kCancelled when should_continue said no.
+  // token; stop_matched is set when this client saw the stop string itself,
+  // the server named it (vLLM's "stop_reason", SGLang's "matched_stop") or
+  // only one was sent; llama-server does not say, so it stays empty then),
+  // kLength for "length", kCancelled when should_continue said no.
   // prefix_source is kResident when the server reported cached prompt tokens,
   // else kPrefilled (kNone without a prefix).
   Result<Generation> Generate(const Prompt& prompt, const GenerateOptions& options) override;

@@ -344,6 +344,14 @@ struct OpenAIBackend::Impl {
     return openai::StringOr(Member(*r, "prompt"));
   }
 
+  // The stop strings sent upstream: the first kMaxServerStops non-empty ones.
+  static std::vector<std::string> ServerStops(const GenerateOptions& o) {
+    std::vector<std::string> stops;
+    for (const auto& s : o.stop)
+      if (!s.empty() && stops.size() < kMaxServerStops) stops.push_back(s);
+    return stops;
+  }
+
   json RequestBody(const Prompt& prompt, const GenerateOptions& o, bool stream) const {
     json body = json::object();
     if (!options.model.empty()) body["model"] = options.model;
@@ -360,10 +368,7 @@ struct OpenAIBackend::Impl {
     }
     body["temperature"] = o.temperature;
     if (options.send_seed) body["seed"] = o.seed;
-    json stop = json::array();
-    for (const auto& s : o.stop)
-      if (!s.empty() && stop.size() < kMaxServerStops) stop.push_back(s);
-    if (!stop.empty()) body["stop"] = std::move(stop);
+    if (auto stop = ServerStops(o); !stop.empty()) body["stop"] = std::move(stop);
     body["stream"] = stream;
     if (stream) body["stream_options"] = {{"include_usage", true}};
     if (options.reasoning_effort) body["reasoning_effort"] = *options.reasoning_effort;
@@ -384,6 +389,7 @@ struct OpenAIBackend::Impl {
     bool has_text = false;
     std::string text;
     std::string finish_reason;
+    std::string matched_stop;  // the stop string, where the server names it
   };
   Piece ReadChoice(const json& response, bool streamed) const {
     Piece p;
@@ -399,6 +405,10 @@ struct OpenAIBackend::Impl {
     p.has_text = text && text->is_string();
     if (p.has_text) p.text = text->get<std::string>();
     p.finish_reason = openai::StringOr(Member(c, "finish_reason"));
+    // vLLM names the stop string in "stop_reason", SGLang in "matched_stop"
+    // (both also use numbers, for stop tokens).
+    for (const char* key : {"stop_reason", "matched_stop"})
+      if (p.matched_stop.empty()) p.matched_stop = openai::StringOr(Member(c, key));
     return p;
   }
 
@@ -433,6 +443,7 @@ struct OpenAIBackend::Impl {
     int chunks = 0;
     int events = 0;
     std::string finish_reason;
+    std::string matched_stop;
     openai::Usage usage;
     json timings;
     bool stop_hit = false;
@@ -480,6 +491,7 @@ struct OpenAIBackend::Impl {
         if (o.should_continue && !o.should_continue()) cancelled = true;
       }
       if (!p.finish_reason.empty()) finish_reason = p.finish_reason;
+      if (!p.matched_stop.empty()) matched_stop = p.matched_stop;
     });
     if (stream) {
       call.on_body = [&](std::string_view bytes) {
@@ -512,6 +524,7 @@ struct OpenAIBackend::Impl {
         add_text(p.text);
         if (p.has_text && o.on_token) o.on_token(1);
         finish_reason = p.finish_reason;
+        matched_stop = p.matched_stop;
       }
     } else {
       json j = json::parse(r.body, nullptr, false);
@@ -525,6 +538,7 @@ struct OpenAIBackend::Impl {
       Piece p = ReadChoice(j, false);
       add_text(p.text);
       finish_reason = p.finish_reason;
+      matched_stop = p.matched_stop;
     }
     streamed.Finish(text);
     g.text = std::move(text);
@@ -533,6 +547,13 @@ struct OpenAIBackend::Impl {
       g.finish = FinishReason::kCancelled;
     } else if (stop_hit || finish_reason == "stop") {
       g.finish = FinishReason::kStop;
+      // The server cut the stop string off: name it where that is certain.
+      const std::vector<std::string> sent = ServerStops(o);
+      if (!stop_hit && std::find(sent.begin(), sent.end(), matched_stop) != sent.end()) {
+        g.stop_matched = matched_stop;
+      } else if (!stop_hit && sent.size() == 1) {
+        g.stop_matched = sent[0];
+      }
     } else if (finish_reason == "length" || finish_reason.empty()) {
       g.finish = FinishReason::kLength;
     } else {
@@ -599,7 +620,7 @@ const std::string& OpenAIBackend::ModelFingerprint() const {
 
 std::string OpenAIBackend::ModelDescription() const {
   const auto& o = impl_->options;
-  return (o.model.empty() ? std::string("the model") : "model '" + o.model + "'") + " at " + o.base_url +
+  return (o.model.empty() ? std::string("served") : "'" + o.model + "'") + " at " + o.base_url +
          (o.use_completions_endpoint ? " (completions)" : " (chat completions)");
 }
 

@@ -288,8 +288,11 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     result.prefix_source = first.prefix_source;
     result.ttft_ms = first.timings.ttft_ms;
   }
-  bool reached_marker =
-      !marker.empty() && first.finish == FinishReason::kStop && first.stop_matched == marker;
+  // A server that applies stop strings itself does not say which one ended
+  // the text (llama-server), so an unnamed stop may be the marker. Either way
+  // the text holds no marker (it is a stop), so the answer is forced then.
+  bool reached_marker = !marker.empty() && first.finish == FinishReason::kStop &&
+                        (first.stop_matched == marker || first.stop_matched.empty());
   result.forced = gen.max_tokens == 0 || first.finish == FinishReason::kLength;
   if (result.forced || reached_marker) {
     Prompt answer_prompt{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};

@@ -30,13 +30,25 @@ void AddModelCommands(CLI::App& cli, App& app) {
     };
   });
 
-  auto* templates =
-      cli.add_subcommand("templates", "write the default prompt templates to a directory to edit");
+  auto* templates = cli.add_subcommand(
+      "templates", "write the prompt templates to a directory to edit (then pass --templates DIR)");
   auto dir = std::make_shared<std::string>();
-  templates->add_option("dir", *dir, "directory to write (then pass --templates DIR)")->required();
-  templates->callback([&app, dir] {
-    app.run = [dir]() -> int {
-      Status st = WritePromptTemplates(DefaultPromptTemplates(), *dir);
+  auto from_model = std::make_shared<bool>(false);
+  templates->add_option("dir", *dir, "directory to write")->required();
+  // A remote backend cannot read the templates a GGUF carries: this is how
+  // they reach `--backend openai --templates DIR`.
+  templates->add_flag("--from-model", *from_model,
+                      "write the templates the --model file carries (with any --templates overrides) "
+                      "instead of the defaults");
+  templates->callback([&app, dir, from_model] {
+    app.run = [&app, dir, from_model]() -> int {
+      PromptTemplates t = DefaultPromptTemplates();
+      if (*from_model) {
+        auto loaded = app.templates();
+        if (!loaded.ok()) return Fail(loaded.status());
+        t = std::move(loaded).value();
+      }
+      Status st = WritePromptTemplates(t, *dir);
       if (!st.ok()) return Fail(st);
       for (const auto& name : PromptTemplates::FileNames()) fmt::print("{}/{}.txt\n", *dir, name);
       return 0;
