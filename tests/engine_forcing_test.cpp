@@ -46,9 +46,15 @@ class ScriptedBackend : public Backend {
     bool after_marker =
         prompt.suffix.size() >= marker.size() &&
         prompt.suffix.compare(prompt.suffix.size() - marker.size(), marker.size(), marker) == 0;
-    const std::string& script = after_marker ? answer : reasoning;
-    Generation g;
+    Generation g = Write(after_marker ? answer : reasoning, options);
     g.usage.prompt_tokens = static_cast<int64_t>(prompt.prefix.size() + prompt.suffix.size());
+    if (options.on_text) options.on_text(g.text);  // streamed in one piece
+    return g;
+  }
+
+ private:
+  Generation Write(const std::string& script, const GenerateOptions& options) const {
+    Generation g;
     g.finish = FinishReason::kLength;
     for (char c : script) {
       if (g.usage.completion_tokens == options.max_tokens) return g;
@@ -131,6 +137,24 @@ TEST_F(EngineForcingTest, ReasoningCutAtBudgetThenAnswerForcedWithinIt) {
       EXPECT_EQ(r->answer.substr(r->answer.size() - 2), "17") << budget;
     }
   }
+}
+
+// Cut while writing the marker: the marker is completed, not written again
+// after the fragment ("answe answer: "), also in what is streamed.
+TEST_F(EngineForcingTest, MarkerCutHalfwayIsCompleted) {
+  backend_.reasoning = " Bob=17. answer: 17\n";
+  backend_.answer = "17\n";
+  std::string streamed;
+  Engine engine(&backend_, store_.get(), templates_);
+  AskOptions o;
+  o.budget = 22;  // 8 kept for the answer: the reasoning stops after " Bob=17. answe"
+  o.on_text = [&](std::string_view s) { streamed += s; };
+  auto r = engine.Ask("c", "How many does Bob have?", o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->forced);
+  EXPECT_EQ(r->answer, " Bob=17. answer: 17");
+  EXPECT_EQ(streamed, r->answer);
+  EXPECT_LE(r->usage.completion_tokens, 22);
 }
 
 TEST_F(EngineForcingTest, AnAnswerWithinBudgetIsNotForced) {

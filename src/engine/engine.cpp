@@ -5,6 +5,7 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 #include "engine/fan_out.h"
 #include "sleeptime/hash.h"
@@ -44,6 +45,15 @@ std::string ContextBody(const Context& context) {
   std::string text = context.text;
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) text.pop_back();
   return text;
+}
+
+// Length of the longest end of `text` that begins `marker` (the marker
+// without its trailing spaces) and is shorter than it: the model was writing
+// the marker when the budget cut it.
+size_t PartialMarker(std::string_view text, std::string_view marker) {
+  for (size_t n = std::min(text.size(), marker.size() - (marker.empty() ? 0 : 1)); n > 0; --n)
+    if (text.substr(text.size() - n) == marker.substr(0, n)) return n;
+  return 0;
 }
 
 }  // namespace
@@ -295,7 +305,12 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
                         (first.stop_matched == marker || first.stop_matched.empty());
   result.forced = gen.max_tokens == 0 || first.finish == FinishReason::kLength;
   if (result.forced || reached_marker) {
-    Prompt answer_prompt{prompt.prefix, prompt.suffix + result.answer + templates_.force_answer};
+    // Cut while writing the marker itself (" E=169. answ"): complete it, so
+    // that the answer does not follow "answ answer: ", a text the model never
+    // saw (with byte tokens the demo model's " answer:" is 8 tokens).
+    const std::string marker_rest =
+        templates_.force_answer.substr(result.forced ? PartialMarker(result.answer, marker) : 0);
+    Prompt answer_prompt{prompt.prefix, prompt.suffix + result.answer + marker_rest};
     GenerateOptions agen;
     agen.max_tokens = budget - static_cast<int>(result.usage.completion_tokens);
     agen.stop = templates_.stop;
@@ -303,11 +318,11 @@ Result<AskResult> Engine::Ask(const std::string& context_id, const std::string& 
     agen.temperature = options.temperature;
     agen.seed = options.seed;
     if (options.on_text) {
-      options.on_text(templates_.force_answer);
+      options.on_text(marker_rest);
       agen.on_text = options.on_text;
     }
     ST_ASSIGN_OR_RETURN(Generation g, backend_->Generate(answer_prompt, agen));
-    result.answer += templates_.force_answer + g.text;
+    result.answer += marker_rest + g.text;
     if (gen.max_tokens == 0) {
       result.usage.prompt_tokens = g.usage.prompt_tokens;
       result.usage.cached_tokens = g.usage.cached_tokens;
