@@ -1134,15 +1134,17 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (int bits = 0; bits < 8; ++bits) {
+  for (int bits = 0; bits < 16; ++bits) {
     const TraceStyle style{.value_lines = (bits & 1) != 0,
                            .reversed_results = (bits & 2) != 0,
-                           .notes_every_fact = (bits & 4) != 0};
+                           .notes_every_fact = (bits & 4) != 0,
+                           .hypothetical_relations = (bits & 8) != 0};
     auto parsed = ParseTraceStyle(TraceStyleName(style));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(parsed->value_lines, style.value_lines);
     EXPECT_EQ(parsed->reversed_results, style.reversed_results);
     EXPECT_EQ(parsed->notes_every_fact, style.notes_every_fact);
+    EXPECT_EQ(parsed->hypothetical_relations, style.hypothetical_relations);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
@@ -1182,3 +1184,59 @@ TEST(LangNotesEveryFact, EveryFactHasAnEntryInContextOrder) {
   }
   EXPECT_GT(missing_in_plain, 30);
 }
+
+namespace {
+
+// Every hypothetical step writes the context's relation exactly as a lookup
+// does ("R=D+6" or, for the change, "D-15"), then a prime; the answer and the
+// computations are those of the primed form.
+TEST(LangHypotheticalRelations, StepsCopyTheRelationThenAPrime) {
+  const TraceStyle style{.value_lines = true,
+                         .reversed_results = true,
+                         .notes_every_fact = true,
+                         .hypothetical_relations = true};
+  TraceStyle primed = style;
+  primed.hypothetical_relations = false;
+  static const std::regex kStep(R"( ([A-Z])=([A-Z])([-+*]\d+)'=(\d+)[-+*])");
+  static const std::regex kChange(R"( ([A-Z])([-+])(\d+)'=(\d+)[-+])");
+  int steps = 0, changes = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const std::vector<int64_t> values = *Evaluate(p);
+    for (const Query& q : p.queries) {
+      for (bool with_notes : {false, true}) {
+        const std::string reasoning = RenderReasoning(p, q, with_notes, style);
+        const std::string old_form = RenderReasoning(p, q, with_notes, primed);
+        EXPECT_EQ(ParseAnswer(RenderAnswerCompletion(p, q, with_notes, style)), q.answer) << reasoning;
+        const ComputationScore s = ScoreComputations(reasoning);
+        EXPECT_EQ(s.all_written(), ScoreComputations(old_form).all_written());
+        EXPECT_EQ(s.all_written(), s.all_correct()) << reasoning;
+        if (q.kind != QueryKind::kHypothetical) {
+          EXPECT_EQ(reasoning, old_form);
+          continue;
+        }
+        // No primed names: one prime per hypothetical step, each after a relation.
+        EXPECT_FALSE(std::regex_search(reasoning, std::regex("[A-Z]'"))) << reasoning;
+        size_t old_steps = 0;
+        for (size_t at = old_form.find("'="); at != std::string::npos; at = old_form.find("'=", at + 1))
+          ++old_steps;
+        EXPECT_EQ(static_cast<size_t>(std::count(reasoning.begin(), reasoning.end(), '\'')), old_steps);
+        for (auto it = std::sregex_iterator(reasoning.begin(), reasoning.end(), kStep);
+             it != std::sregex_iterator(); ++it, ++steps) {
+          const std::string relation = (*it)[2].str() + (*it)[3].str();
+          EXPECT_NE(reasoning.find(" " + (*it)[1].str() + "=" + relation + "."), std::string::npos)
+              << "the step's relation is the lookup's: " << reasoning;
+        }
+        for (auto it = std::sregex_iterator(reasoning.begin(), reasoning.end(), kChange);
+             it != std::sregex_iterator(); ++it, ++changes) {
+          EXPECT_EQ((*it)[1].str(), p.names[q.other]);
+          EXPECT_EQ(std::stoll((*it)[4].str()), values[static_cast<size_t>(q.other)]);
+        }
+      }
+    }
+  }
+  EXPECT_GT(steps, 200);
+  EXPECT_GT(changes, 100);
+}
+
+}  // namespace

@@ -257,6 +257,7 @@ TEST_F(TrainerTest, ExportedFactoredOpTokenModelMatchesTrainerLogitsInLlamaCpp) 
   TrainerConfig config = FactoredTinyConfig();
   config.mix.style.reversed_results = true;  // carried in the GGUF
   config.mix.style.notes_every_fact = true;
+  config.mix.style.hypothetical_relations = true;
   ExpectExportedLogitsMatch(config, dir_, 20);
 }
 
@@ -370,6 +371,7 @@ void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& d
   EXPECT_EQ(parsed->value_lines, config.mix.style.value_lines);
   EXPECT_EQ(parsed->reversed_results, config.mix.style.reversed_results);
   EXPECT_EQ(parsed->notes_every_fact, config.mix.style.notes_every_fact);
+  EXPECT_EQ(parsed->hypothetical_relations, config.mix.style.hypothetical_relations);
   EXPECT_EQ(carried->verbosity[0], "");
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = 256;
@@ -479,6 +481,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   c.mix.style.value_lines = true;
   c.mix.style.reversed_results = true;
   c.mix.style.notes_every_fact = true;
+  c.mix.style.hypothetical_relations = true;
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
   c.mix.arithmetic_rate = 0.5;
@@ -507,6 +510,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_TRUE((*resumed)->config().mix.style.value_lines);
   EXPECT_TRUE((*resumed)->config().mix.style.reversed_results);
   EXPECT_TRUE((*resumed)->config().mix.style.notes_every_fact);
+  EXPECT_TRUE((*resumed)->config().mix.style.hypothetical_relations);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
@@ -514,8 +518,8 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
 }
 
 // Checkpoints of format versions 4 (before factor_op_tokens), 5 (before
-// arithmetic drills), 6 (before pack_window), 7 (before value lines) and 8 (before reversed results)
-// still resume.
+// arithmetic drills), 6 (before pack_window), 7 (before value lines), 8 (before reversed results) and
+// 9 (before hypothetical relations) still resume.
 TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   const TrainerConfig c = TinyConfig();
   auto first = MakeTrainer(c);
@@ -526,7 +530,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK9");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK:");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -538,8 +542,8 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::memcpy(&items, bytes.data() + arithmetic_at + 8, sizeof(items));
   ASSERT_EQ(items, c.mix.arithmetic_items);
   // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
-  // 1), value_lines, reversed_results and notes_every_fact; the file ends with the examples waiting to be
-  // packed (u64 count 1, then problem and example, 2 x u64).
+  // 1), value_lines, reversed_results, notes_every_fact and hypothetical_relations; the file ends with the
+  // examples waiting to be packed (u64 count 1, then problem and example, 2 x u64).
   const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));
@@ -547,10 +551,12 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   ASSERT_EQ(bytes[window_at + 4], 0);
   ASSERT_EQ(bytes[window_at + 5], 0);
   ASSERT_EQ(bytes[window_at + 6], 0);
+  ASSERT_EQ(bytes[window_at + 7], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
-  for (char version : {'8', '7', '6', '5', '4'}) {
+  for (char version : {'9', '8', '7', '6', '5', '4'}) {
+    if (version == '9') bytes.erase(window_at + 7, 1);
     if (version == '8') bytes.erase(window_at + 5, 2);
     if (version == '7') bytes.erase(window_at + 4, 1);
     if (version == '6') {
@@ -569,7 +575,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
     EXPECT_TRUE((*resumed)->Weights() == first->Weights());
   }
 
-  bytes[7] = ':';  // a future version is refused, not misread
+  bytes[7] = ';';  // a future version is refused, not misread
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   auto future = Trainer::Resume(dir_ + "/ckpt", c.threads);
   EXPECT_FALSE(future.ok());

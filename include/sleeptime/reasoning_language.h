@@ -197,6 +197,13 @@ struct TraceStyle {
   // skip those quantities, and a tiny model lost its place, restating one
   // quantity again and again (run 13: 67% of derived quantities stated).
   bool notes_every_fact = false;
+  // Hypothetical steps write the relation as every other step does, then a
+  // prime: "R=D+6'=11+6=17." (the change itself "D-15'=26-15=11."), not
+  // "R'=D'+6=11+6=17.". The relation is then the copy keyed on one name token
+  // ("R=") with one op token ("D+") that every computing step makes; primed
+  // names split those tokens, and run 14 copied the relation wrong in 4.4% of
+  // its primed steps against 0.6% of the others.
+  bool hypothetical_relations = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

@@ -56,14 +56,17 @@ std::string ResultTail(int64_t value, const TraceStyle& style) {
   return out + Num(value) + ".";
 }
 
-// "Bob=Ann+5=12+5=17." (prime: "Cid'=Bob'*2=20*2=40.", the hypothetical world).
+// "Bob=Ann+5=12+5=17." (prime: "Cid'=Bob'*2=20*2=40.", the hypothetical
+// world; with hypothetical_relations "Cid=Bob*2'=20*2=40.").
 std::string FactStep(const Graph& g, int q, bool prime, int64_t source_value, int64_t value,
                      const TraceStyle& style) {
   const Fact& f = *g.def[q];
-  const std::string p = prime ? "'" : "";
   const std::string tail = std::string(1, OpChar(f.op)) + Num(f.operand);
-  return g.Name(q) + p + "=" + g.Name(f.source) + p + tail + "=" + Num(source_value) + tail +
-         ResultTail(value, style);
+  const std::string computation = "=" + Num(source_value) + tail + ResultTail(value, style);
+  if (prime && style.hypothetical_relations)
+    return g.Name(q) + "=" + g.Name(f.source) + tail + "'" + computation;
+  const std::string p = prime ? "'" : "";
+  return g.Name(q) + p + "=" + g.Name(f.source) + p + tail + computation;
 }
 
 // "Bob+Cid=17+34=51."; with value lines "Bob+Cid =17+34=51.", so that "Cid="
@@ -161,7 +164,10 @@ Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& 
       const std::string z = g.Name(q.other);
       const std::string tail = std::string(1, q.op) + Num(q.amount);
       int64_t v = g.value[q.other] + (q.op == '+' ? q.amount : -q.amount);
-      t.Compute(z + "'=" + z + tail + "=" + Num(g.value[q.other]) + tail + ResultTail(v, style));
+      const std::string computation = "=" + Num(g.value[q.other]) + tail + ResultTail(v, style);
+      // "Ann'=Ann+3=12+3=15."; with hypothetical_relations "Ann+3'=12+3=15.".
+      t.Compute(style.hypothetical_relations ? z + tail + "'" + computation
+                                             : z + "'=" + z + tail + computation);
       for (auto it = path.rbegin(); it != path.rend(); ++it) {
         const Fact& f = *g.def[*it];
         const int64_t next = f.op == Op::kAdd   ? v + f.operand
@@ -291,6 +297,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.value_lines, "value_lines");
   add(style.reversed_results, "reversed_results");
   add(style.notes_every_fact, "notes_every_fact");
+  add(style.hypothetical_relations, "hypothetical_relations");
   return out;
 }
 
@@ -305,6 +312,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.reversed_results = true;
     } else if (flag == "notes_every_fact") {
       style.notes_every_fact = true;
+    } else if (flag == "hypothetical_relations") {
+      style.hypothetical_relations = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

@@ -38,8 +38,9 @@ constexpr float kRopeFreqBase = 10000.0f;
 // The last byte is the format version; older files still load (version 4 has
 // no factor_op_tokens, 4 and 5 no arithmetic drills, 4 to 6 no pack_window
 // and no list of examples waiting to be packed, 4 to 7 no value lines, 4 to 8
-// no reversed results and no notes_every_fact).
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '9'};
+// no reversed results and no notes_every_fact, 4 to 9 no
+// hypothetical_relations; version 10 is ':', the byte after '9').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', ':'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -145,6 +146,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '7') io(c.pack_window);
   if (version >= '8') io(m.style.value_lines);
   if (version >= '9') io(m.style.reversed_results), io(m.style.notes_every_fact);
+  if (version >= ':') io(m.style.hypothetical_relations);
 }
 
 template <typename T>

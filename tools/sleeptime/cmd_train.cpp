@@ -316,6 +316,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--notes-every-fact", c.mix.style.notes_every_fact,
                 "notes give every fact an entry in context order (a base or known quantity its value), so "
                 "the next entry always follows the last one's fact");
+  cmd->add_flag("--hypothetical-relations", c.mix.style.hypothetical_relations,
+                "hypothetical steps write the relation as every other step, then a prime "
+                "(\"R=D+6'=11+6=17.\" for \"R'=D'+6=11+6=17.\")");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
