@@ -71,9 +71,12 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   EXPECT_LE(r->reasoned.at(0).mean_tokens(), 30);
   EXPECT_EQ(r->notes_budget, std::max(1, static_cast<int>(r->reasoned.at(0).mean_tokens() * 0.2)));
   EXPECT_LE(r->notes.at(0).mean_tokens(), r->notes_budget);
+  // The engine keeps up to 8 tokens (at most half) for the answer.
+  EXPECT_EQ(r->notes_reasoning_budget, r->notes_budget - std::min(8, (r->notes_budget + 1) / 2));
   EXPECT_GT(r->notes_derived, 0);
   auto j = nlohmann::json::parse(r->ToJson());
   EXPECT_EQ(j["problems"], 2);
+  EXPECT_EQ(j["notes_reasoning_budget"], r->notes_reasoning_budget);
   EXPECT_NE(r->ToMarkdown().find("| 1-3 |"), std::string::npos);
   EXPECT_TRUE(j["reasoned_lookups"].contains("written"));
   EXPECT_LE(r->lookups.correct, r->lookups.written);

@@ -78,11 +78,14 @@ struct DemoEvalReport {
   // Their computations ("=12+5=17."), checked by arithmetic alone.
   lang::ComputationScore computations;
   int notes_budget = 0;
+  // What of it the reasoning may use: the engine keeps the rest for the
+  // answer (EngineOptions::answer_reserve).
+  int notes_reasoning_budget = 0;
   // The language's own reasoning from complete notes (lang::RenderReasoning
   // with notes), in this model's tokens, per query kind: what a model that
   // makes no mistake writes in the from-notes mode. Queries whose reference
-  // does not fit notes_budget can be answered from notes only by a guess at
-  // the forced answer, however good the model.
+  // does not fit notes_reasoning_budget can be answered from notes only by a
+  // guess at the forced answer, however good the model.
   struct ReferenceFit {
     int64_t queries = 0, tokens = 0, within_budget = 0;
   };

@@ -199,6 +199,9 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
   // reasoned mode's mean budget.
   report.notes_budget = std::max(
       1, static_cast<int>(std::floor(report.reasoned[0].mean_tokens() * options.notes_budget_fraction)));
+  // As Engine::Ask splits a budget.
+  report.notes_reasoning_budget =
+      report.notes_budget - std::min(EngineOptions{}.answer_reserve, (report.notes_budget + 1) / 2);
   for (int i = 0; i < options.problems; ++i) {
     const auto& p = problems[static_cast<size_t>(i)];
     std::string id = ContextId(options.first_problem + static_cast<uint64_t>(i));
@@ -212,7 +215,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       auto& fit = report.notes_reference_by_kind[lang::QueryKindName(q.kind)];
       ++fit.queries;
       fit.tokens += static_cast<int64_t>(reference.size());
-      if (static_cast<int64_t>(reference.size()) <= report.notes_budget) ++fit.within_budget;
+      if (static_cast<int64_t>(reference.size()) <= report.notes_reasoning_budget) ++fit.within_budget;
       Score(r.answer, q.answer, r.usage.completion_tokens,
             {&report.notes[0], &report.notes[q.steps], &report.notes_by_kind[lang::QueryKindName(q.kind)]});
     }
@@ -233,6 +236,7 @@ std::string DemoEvalReport::ToJson() const {
       {"notes", ScoresJson(notes)},
       {"notes_by_kind", KindJson(notes_by_kind)},
       {"notes_budget", notes_budget},
+      {"notes_reasoning_budget", notes_reasoning_budget},
       {"notes_reference_by_kind", ReferenceJson(notes_reference_by_kind)},
       {"sleep_notes_accuracy", notes_accuracy()},
       {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
@@ -293,8 +297,8 @@ std::string DemoEvalReport::ToMarkdown() const {
       "of the {} of a name the context defines by a relation, the source is right in {:.1f}%, "
       "the operator in {:.1f}%, the constant in {:.1f}%, and {:.1f}% are another fact's right side.\n"
       "{}"
-      "Budget from notes: {} tokens (the reasoned mode spent {:.1f} on average). Run time {:.0f} "
-      "s.\n",
+      "Budget from notes: {} tokens, {} of them for the reasoning (the reasoned mode spent {:.1f} on "
+      "average). Run time {:.0f} s.\n",
       100 * (reasoned.count(0) ? reasoned.at(0).well_formed_rate() : 0.0),
       100 * (direct.count(0) ? direct.at(0).well_formed_rate() : 0.0),
       100 * (notes.count(0) ? notes.at(0).well_formed_rate() : 0.0), 100 * notes_accuracy(), notes_correct,
@@ -302,15 +306,15 @@ std::string DemoEvalReport::ToMarkdown() const {
       lookups.written, percent(lookups.correct, lookups.written), lookups.defined,
       percent(lookups.source_right, lookups.defined), percent(lookups.op_right, lookups.defined),
       percent(lookups.operand_right, lookups.defined), percent(lookups.other_fact, lookups.defined),
-      ComputationsText(computations), notes_budget, reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0,
-      seconds);
+      ComputationsText(computations), notes_budget, notes_reasoning_budget,
+      reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
   if (!notes_reference_by_kind.empty()) {
     out +=
         "The language's own reasoning from complete notes, in this model's tokens (what a model without "
-        "mistakes writes; longer than the budget, only a guess at the forced answer is left):";
+        "mistakes writes; longer than the reasoning budget, only a guess at the forced answer is left):";
     const char* sep = " ";
     for (const auto& [kind, fit] : notes_reference_by_kind) {
-      out += fmt::format("{}{} {:.1f} tok, {:.0f}% within the budget", sep, kind,
+      out += fmt::format("{}{} {:.1f} tok, {:.0f}% within the reasoning budget", sep, kind,
                          fit.queries ? static_cast<double>(fit.tokens) / fit.queries : 0.0,
                          percent(fit.within_budget, fit.queries));
       sep = "; ";
