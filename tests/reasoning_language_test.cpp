@@ -1224,7 +1224,9 @@ TEST(LangHypotheticalRelations, StepsCopyTheRelationThenAPrime) {
         for (auto it = std::sregex_iterator(reasoning.begin(), reasoning.end(), kStep);
              it != std::sregex_iterator(); ++it, ++steps) {
           const std::string relation = (*it)[2].str() + (*it)[3].str();
-          EXPECT_NE(reasoning.find(" " + (*it)[1].str() + "=" + relation + "."), std::string::npos)
+          std::string lookup = " ";  // built by appends: GCC 12 misreports a chain of + here (-Wrestrict)
+          lookup.append((*it)[1].str()).append("=").append(relation).append(".");
+          EXPECT_NE(reasoning.find(lookup), std::string::npos)
               << "the step's relation is the lookup's: " << reasoning;
         }
         for (auto it = std::sregex_iterator(reasoning.begin(), reasoning.end(), kChange);

@@ -199,10 +199,11 @@ struct TraceStyle {
   bool notes_every_fact = false;
   // Hypothetical steps write the relation as every other step does, then a
   // prime: "R=D+6'=11+6=17." (the change itself "D-15'=26-15=11."), not
-  // "R'=D'+6=11+6=17.". The relation is then the copy keyed on one name token
-  // ("R=") with one op token ("D+") that every computing step makes; primed
-  // names split those tokens, and run 14 copied the relation wrong in 4.4% of
-  // its primed steps against 0.6% of the others.
+  // "R'=D'+6=11+6=17.", so that the relation is the copy keyed on one name
+  // token ("R=") with one op token ("D+") that every computing step makes.
+  // Measured in run 16 (models/README.md): it did not lower the wrong
+  // relations in hypothetical steps (4.8% against run 14's 4.4%); those are
+  // places lost in the chain, not split tokens.
   bool hypothetical_relations = false;
 };
 

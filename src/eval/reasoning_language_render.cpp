@@ -62,7 +62,7 @@ std::string FactStep(const Graph& g, int q, bool prime, int64_t source_value, in
                      const TraceStyle& style) {
   const Fact& f = *g.def[q];
   const std::string tail = std::string(1, OpChar(f.op)) + Num(f.operand);
-  const std::string computation = "=" + Num(source_value) + tail + ResultTail(value, style);
+  const std::string computation = std::string("=") + Num(source_value) + tail + ResultTail(value, style);
   if (prime && style.hypothetical_relations)
     return g.Name(q) + "=" + g.Name(f.source) + tail + "'" + computation;
   const std::string p = prime ? "'" : "";
@@ -164,7 +164,7 @@ Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& 
       const std::string z = g.Name(q.other);
       const std::string tail = std::string(1, q.op) + Num(q.amount);
       int64_t v = g.value[q.other] + (q.op == '+' ? q.amount : -q.amount);
-      const std::string computation = "=" + Num(g.value[q.other]) + tail + ResultTail(v, style);
+      const std::string computation = std::string("=") + Num(g.value[q.other]) + tail + ResultTail(v, style);
       // "Ann'=Ann+3=12+3=15."; with hypothetical_relations "Ann+3'=12+3=15.".
       t.Compute(style.hypothetical_relations ? z + tail + "'" + computation
                                              : z + "'=" + z + tail + computation);
