@@ -361,9 +361,12 @@ TEST(OpenAIBackendRetryTest, NamesTheStopTheServerApplied) {
     return R"({"choices": [{"text": "B=17.", "index": 0, "finish_reason": "stop")" + extra +
            R"(}], "usage": {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}})";
   };
+  std::string filtered = reply("");
+  filtered.replace(filtered.find("\"stop\""), 6, "\"content_filter\"");
   ScriptedServer server({{200, reply(R"(, "stop_reason": " answer:")")},
                          {200, reply("")},
-                         {200, reply(R"(, "stop_reason": 13)")}});
+                         {200, reply(R"(, "stop_reason": 13)")},
+                         {200, filtered}});
   auto b = MakeBackend(FastRetries(server.url(), 0));
   ASSERT_NE(b, nullptr);
   GenerateOptions two;
@@ -381,6 +384,9 @@ TEST(OpenAIBackendRetryTest, NamesTheStopTheServerApplied) {
   ASSERT_TRUE(unnamed.ok()) << unnamed.status().ToString();
   EXPECT_EQ(unnamed->finish, FinishReason::kStop);
   EXPECT_EQ(unnamed->stop_matched, "");
+  auto ended = b->Generate({"", "go"}, two);  // the server ended it, no stop string did
+  ASSERT_TRUE(ended.ok()) << ended.status().ToString();
+  EXPECT_EQ(ended->finish, FinishReason::kEndOfText);
 }
 
 TEST(OpenAIBackendRetryTest, WithoutTokenizeEndpointCountsAreEstimated) {

@@ -110,7 +110,8 @@ class OpenAIBackend : public Backend {
   // token; stop_matched is set when this client saw the stop string itself,
   // the server named it (vLLM's "stop_reason", SGLang's "matched_stop") or
   // only one was sent; llama-server does not say, so it stays empty then),
-  // kLength for "length", kCancelled when should_continue said no.
+  // kLength for "length", kEndOfText for any other reason (content_filter,
+  // ...), kCancelled when should_continue said no.
   // prefix_source is kResident when the server reported cached prompt tokens,
   // else kPrefilled (kNone without a prefix).
   Result<Generation> Generate(const Prompt& prompt, const GenerateOptions& options) override;

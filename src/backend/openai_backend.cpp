@@ -557,7 +557,9 @@ struct OpenAIBackend::Impl {
     } else if (finish_reason == "length" || finish_reason.empty()) {
       g.finish = FinishReason::kLength;
     } else {
-      g.finish = FinishReason::kStop;  // content_filter, tool_calls, ...: the server ended it
+      // content_filter, tool_calls, ...: the server ended it, no stop string did
+      // (kStop without a name would read as a stop the server did not name).
+      g.finish = FinishReason::kEndOfText;
     }
 
     if (usage.present) {
