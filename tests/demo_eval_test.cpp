@@ -100,6 +100,11 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
     EXPECT_LT(mean(by_kind.at("value")), mean(by_kind.at("hypothetical")));
   }
   EXPECT_NE(r->ToMarkdown().find("reasoning from complete notes"), std::string::npos);
+  EXPECT_NE(r->ToMarkdown().find("95% intervals (Wilson score): reasoned 1-3 steps"), std::string::npos);
+  EXPECT_LE(j["reasoned"]["all"]["accuracy_low95"].get<double>(),
+            j["reasoned"]["all"]["accuracy"].get<double>());
+  EXPECT_GE(j["reasoned"]["all"]["accuracy_high95"].get<double>(),
+            j["reasoned"]["all"]["accuracy"].get<double>());
   // Every generation is in the samples file: 8 reasoned, 8 direct, 2 sleeps, 8 from notes.
   std::map<std::string, int> modes;
   std::ifstream samples(eo.samples_path);
@@ -111,6 +116,26 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   EXPECT_EQ(modes, (std::map<std::string, int>{{"direct", 8}, {"notes", 8}, {"reasoned", 8}, {"sleep", 2}}));
   backend.reset();
   fs::remove_all(dir);
+}
+
+// Published values of the 95% Wilson score interval.
+TEST(WilsonInterval95, MatchesKnownIntervals) {
+  Interval none = WilsonInterval95(0, 10);
+  EXPECT_NEAR(none.low, 0, 1e-12);
+  EXPECT_NEAR(none.high, 0.2775, 5e-5);
+  Interval all = WilsonInterval95(10, 10);
+  EXPECT_NEAR(all.low, 0.7225, 5e-5);
+  EXPECT_NEAR(all.high, 1, 1e-12);
+  Interval half = WilsonInterval95(50, 100);
+  EXPECT_NEAR(half.low, 0.4038, 5e-5);
+  EXPECT_NEAR(half.high, 0.5962, 5e-5);
+  // 76 of 90: the point estimate is inside, not at the center.
+  Interval i = WilsonInterval95(76, 90);
+  EXPECT_NEAR(i.low, 0.7557, 5e-4);
+  EXPECT_NEAR(i.high, 0.9050, 5e-4);
+  Interval empty = WilsonInterval95(0, 0);
+  EXPECT_EQ(empty.low, 0);
+  EXPECT_EQ(empty.high, 1);
 }
 
 }  // namespace

@@ -40,6 +40,15 @@ struct DemoEvalOptions {
   std::function<void(const std::string& phase, int done, int total)> on_progress;
 };
 
+// The 95% Wilson score interval of a proportion `correct` of `n`, as
+// fractions; {0, 1} when n is 0. A hundred held-out problems are a small
+// sample (four-step queries number about 90), so two models' accuracies are
+// compared with their intervals, not their points.
+struct Interval {
+  double low = 0, high = 1;
+};
+Interval WilsonInterval95(int64_t correct, int64_t n);
+
 struct ModeScore {
   int64_t n = 0;
   int64_t correct = 0;
@@ -50,6 +59,7 @@ struct ModeScore {
     return n ? static_cast<double>(well_formed) / static_cast<double>(n) : 0;
   }
   double mean_tokens() const { return n ? static_cast<double>(tokens) / static_cast<double>(n) : 0; }
+  Interval interval95() const { return WilsonInterval95(correct, n); }
   void Add(bool ok, bool parsed, int64_t t) {
     ++n;
     correct += ok;

@@ -73,6 +73,8 @@ nlohmann::json ScoresJson(const std::map<int, ModeScore>& m) {
   for (const auto& [steps, s] : m) {
     j[steps == 0 ? "all" : std::to_string(steps)] = {{"n", s.n},
                                                      {"accuracy", s.accuracy()},
+                                                     {"accuracy_low95", s.interval95().low},
+                                                     {"accuracy_high95", s.interval95().high},
                                                      {"well_formed", s.well_formed_rate()},
                                                      {"mean_tokens", s.mean_tokens()}};
   }
@@ -82,7 +84,11 @@ nlohmann::json ScoresJson(const std::map<int, ModeScore>& m) {
 nlohmann::json KindJson(const std::map<std::string, ModeScore>& m) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [kind, s] : m)
-    j[kind] = {{"n", s.n}, {"accuracy", s.accuracy()}, {"mean_tokens", s.mean_tokens()}};
+    j[kind] = {{"n", s.n},
+               {"accuracy", s.accuracy()},
+               {"accuracy_low95", s.interval95().low},
+               {"accuracy_high95", s.interval95().high},
+               {"mean_tokens", s.mean_tokens()}};
   return j;
 }
 
@@ -96,6 +102,18 @@ nlohmann::json ReferenceJson(const std::map<std::string, DemoEvalReport::Referen
 }
 
 }  // namespace
+
+Interval WilsonInterval95(int64_t correct, int64_t n) {
+  if (n <= 0) return {};
+  // Unlike p +- z*sqrt(p(1-p)/n), it stays inside [0, 1] and is not empty at
+  // 0 or n of n, the rates these samples often hit.
+  constexpr double z = 1.959963984540054;
+  const double nn = static_cast<double>(n), p = static_cast<double>(correct) / nn;
+  const double denominator = 1 + z * z / nn;
+  const double center = (p + z * z / (2 * nn)) / denominator;
+  const double half = z * std::sqrt(p * (1 - p) / nn + z * z / (4 * nn * nn)) / denominator;
+  return {std::max(0.0, center - half), std::min(1.0, center + half)};
+}
 
 Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir,
                                    const DemoEvalOptions& options) {
@@ -239,6 +257,8 @@ std::string DemoEvalReport::ToJson() const {
       {"notes_reasoning_budget", notes_reasoning_budget},
       {"notes_reference_by_kind", ReferenceJson(notes_reference_by_kind)},
       {"sleep_notes_accuracy", notes_accuracy()},
+      {"sleep_notes_accuracy_low95", WilsonInterval95(notes_correct, notes_derived).low},
+      {"sleep_notes_accuracy_high95", WilsonInterval95(notes_correct, notes_derived).high},
       {"sleep_notes_stated", notes_derived ? static_cast<double>(notes_stated) / notes_derived : 0},
       {"reasoned_lookups",
        {{"written", lookups.written},
@@ -308,6 +328,22 @@ std::string DemoEvalReport::ToMarkdown() const {
       percent(lookups.operand_right, lookups.defined), percent(lookups.other_fact, lookups.defined),
       ComputationsText(computations), notes_budget, notes_reasoning_budget,
       reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+  {
+    auto interval = [](const char* what, const ModeScore& s) {
+      const Interval i = s.interval95();
+      return fmt::format("{} {:.1f}% [{:.1f}, {:.1f}]", what, 100 * s.accuracy(), 100 * i.low, 100 * i.high);
+    };
+    auto at = [](const std::map<int, ModeScore>& m, int steps) {
+      return m.count(steps) ? m.at(steps) : ModeScore{};
+    };
+    ModeScore own_notes;
+    own_notes.n = notes_derived;
+    own_notes.correct = notes_correct;
+    out += fmt::format("95% intervals (Wilson score): {}; {}; {}; {}; {}.\n",
+                       interval("reasoned 1-3 steps", upto3(reasoned)),
+                       interval("reasoned 4 steps", at(reasoned, 4)), interval("direct", at(direct, 0)),
+                       interval("own notes", own_notes), interval("from notes", at(notes, 0)));
+  }
   if (!notes_reference_by_kind.empty()) {
     out +=
         "The language's own reasoning from complete notes, in this model's tokens (what a model without "
