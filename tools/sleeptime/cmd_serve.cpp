@@ -70,7 +70,7 @@ void AddServeCommand(CLI::App& cli, App& app) {
   cmd->add_option("--max-body-bytes", o->max_body_bytes, "largest accepted request body")
       ->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads, "HTTP worker threads")->capture_default_str();
-  cmd->add_option("--slots", *slots, "concurrent model contexts (one is held by a sleeping job)")
+  cmd->add_option("--slots", *slots, "concurrent model contexts (sleeping jobs hold --sleep-parallel of them)")
       ->capture_default_str();
   cmd->add_option("--batch", *batch,
                   "prefill batch, tokens: a live request waits at most one batch of a sleep job's prefill")
