@@ -120,22 +120,21 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
 
 // Published values of the 95% Wilson score interval.
 TEST(WilsonInterval95, MatchesKnownIntervals) {
-  Interval none = WilsonInterval95(0, 10);
-  EXPECT_NEAR(none.low, 0, 1e-12);
-  EXPECT_NEAR(none.high, 0.2775, 5e-5);
-  Interval all = WilsonInterval95(10, 10);
-  EXPECT_NEAR(all.low, 0.7225, 5e-5);
-  EXPECT_NEAR(all.high, 1, 1e-12);
-  Interval half = WilsonInterval95(50, 100);
-  EXPECT_NEAR(half.low, 0.4038, 5e-5);
-  EXPECT_NEAR(half.high, 0.5962, 5e-5);
-  // 76 of 90: the point estimate is inside, not at the center.
-  Interval i = WilsonInterval95(76, 90);
-  EXPECT_NEAR(i.low, 0.7557, 5e-4);
-  EXPECT_NEAR(i.high, 0.9050, 5e-4);
-  Interval empty = WilsonInterval95(0, 0);
-  EXPECT_EQ(empty.low, 0);
-  EXPECT_EQ(empty.high, 1);
+  struct Case {
+    int64_t correct, n;
+    double low, high, tolerance;
+  };
+  const Case cases[] = {
+      {0, 10, 0.0, 0.2775, 5e-5},  // never 0 wide at the edges
+      {10, 10, 0.7225, 1.0, 5e-5},    {50, 100, 0.4038, 0.5962, 5e-5},
+      {76, 90, 0.7557, 0.9050, 5e-4},  // the point estimate 0.844 is not the center
+      {0, 0, 0.0, 1.0, 0.0},           // no data: the whole range
+  };
+  for (const Case& c : cases) {
+    const Interval i = WilsonInterval95(c.correct, c.n);
+    EXPECT_NEAR(i.low, c.low, c.tolerance + 1e-12) << c.correct << "/" << c.n;
+    EXPECT_NEAR(i.high, c.high, c.tolerance + 1e-12) << c.correct << "/" << c.n;
+  }
 }
 
 }  // namespace
