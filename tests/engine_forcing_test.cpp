@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "sleeptime/engine.h"
 #include "support/test_model.h"
@@ -20,11 +21,16 @@ class ScriptedBackend : public Backend {
   std::string marker = " answer: ";
   bool names_stop = true;  // false: like llama-server, which does not say which stop string it hit
   int calls = 0;
+  std::map<std::string, std::string> metadata;
 
   const std::string& ModelFingerprint() const override { return fingerprint_; }
   std::string ModelDescription() const override { return "scripted"; }
   int ContextWindow() const override { return 100000; }
-  std::optional<std::string> ModelMetadata(const std::string&) const override { return std::nullopt; }
+  std::optional<std::string> ModelMetadata(const std::string& key) const override {
+    auto it = metadata.find(key);
+    if (it == metadata.end()) return std::nullopt;
+    return it->second;
+  }
   Result<std::vector<Token>> Tokenize(std::string_view text, bool) const override {
     return std::vector<Token>(text.begin(), text.end());
   }
@@ -91,8 +97,8 @@ class EngineForcingTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  Result<AskResult> Ask(int budget) {
-    Engine engine(&backend_, store_.get(), templates_);
+  Result<AskResult> Ask(int budget, EngineOptions options = {}) {
+    Engine engine(&backend_, store_.get(), templates_, options);
     AskOptions o;
     o.budget = budget;
     return engine.Ask("c", "How many does Bob have?", o);
@@ -167,3 +173,29 @@ TEST_F(EngineForcingTest, AnAnswerWithinBudgetIsNotForced) {
 }
 
 }  // namespace
+
+// The reserve for the forced answer: the option when set, else what the
+// model's metadata says its answers take, else the default. Reasoning gets
+// the rest of the budget.
+TEST_F(EngineForcingTest, AnswerReserveFromOptionThenModelThenDefault) {
+  backend_.reasoning = std::string(500, 'x');
+  backend_.answer = "17\n";
+  auto reasoning_tokens = [](const AskResult& r) { return static_cast<int>(r.answer.find(" answer: ")); };
+  auto r = Ask(18);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(reasoning_tokens(*r), 18 - kDefaultAnswerReserve);
+  backend_.metadata[kAnswerReserveKey] = "4";
+  r = Ask(18);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(reasoning_tokens(*r), 14);
+  EXPECT_EQ(r->answer.substr(r->answer.size() - 2), "17");
+  EXPECT_LE(r->usage.completion_tokens, 18);
+  r = Ask(18, EngineOptions{.answer_reserve = 6});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(reasoning_tokens(*r), 12);
+  for (const char* malformed : {"", "four", "-3", "0", "4x"}) {
+    backend_.metadata[kAnswerReserveKey] = malformed;
+    Engine engine(&backend_, store_.get(), templates_);
+    EXPECT_EQ(engine.answer_reserve(), kDefaultAnswerReserve) << malformed;
+  }
+}

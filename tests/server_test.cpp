@@ -444,7 +444,8 @@ TEST_F(SchedulerTest, RefinementThatDoesNotConvergeHitsTheRewriteGuard) {
   std::string id;
   int64_t unguarded_id = 0;
   for (int i = 0; i < 8 && id.empty(); ++i) {
-    const std::string cid = "c" + std::to_string(i);
+    const std::string cid =
+        std::string("c").append(std::to_string(i));  // GCC 12 misreports "c" + (-Wrestrict)
     ASSERT_TRUE(
         store_->PutContext(cid, std::string(kDoc) + " Eve has " + std::to_string(i + 2) + " pears.").ok());
     auto refined = engine_->Sleep(cid, so);

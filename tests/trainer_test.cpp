@@ -24,6 +24,7 @@
 
 #include "backend/llama_handles.h"
 #include "sleeptime/demo_eval.h"
+#include "sleeptime/engine.h"
 #include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
 #include "support/test_model.h"
@@ -258,6 +259,7 @@ TEST_F(TrainerTest, ExportedFactoredOpTokenModelMatchesTrainerLogitsInLlamaCpp) 
   config.mix.style.reversed_results = true;  // carried in the GGUF
   config.mix.style.notes_every_fact = true;
   config.mix.style.hypothetical_relations = true;
+  config.mix.style.short_from_notes = true;
   ExpectExportedLogitsMatch(config, dir_, 20);
 }
 
@@ -372,6 +374,11 @@ void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& d
   EXPECT_EQ(parsed->reversed_results, config.mix.style.reversed_results);
   EXPECT_EQ(parsed->notes_every_fact, config.mix.style.notes_every_fact);
   EXPECT_EQ(parsed->hypothetical_relations, config.mix.style.hypothetical_relations);
+  EXPECT_EQ(parsed->short_from_notes, config.mix.style.short_from_notes);
+  // And how many tokens its longest answer takes ("999" and the newline).
+  char reserve[16];
+  const int32_t r = llama_model_meta_val_str(model.get(), kAnswerReserveKey, reserve, sizeof(reserve));
+  EXPECT_EQ(std::string(reserve, static_cast<size_t>(std::max(r, 0))), "4");
   EXPECT_EQ(carried->verbosity[0], "");
   llama_context_params cp = llama_context_default_params();
   cp.n_ctx = 256;
@@ -482,6 +489,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   c.mix.style.reversed_results = true;
   c.mix.style.notes_every_fact = true;
   c.mix.style.hypothetical_relations = true;
+  c.mix.style.short_from_notes = true;
   c.mix.queries_per_example = 2;  // stored in the checkpoint with the curriculum
   c.curriculum_problems = 3;
   c.mix.arithmetic_rate = 0.5;
@@ -511,6 +519,7 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
   EXPECT_TRUE((*resumed)->config().mix.style.reversed_results);
   EXPECT_TRUE((*resumed)->config().mix.style.notes_every_fact);
   EXPECT_TRUE((*resumed)->config().mix.style.hypothetical_relations);
+  EXPECT_TRUE((*resumed)->config().mix.style.short_from_notes);
   Run(**resumed, 3);
   EXPECT_EQ((*resumed)->step(), 6);
   EXPECT_EQ((*resumed)->tokens_seen(), straight->tokens_seen());
@@ -530,7 +539,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK:");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK;");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -542,8 +551,8 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::memcpy(&items, bytes.data() + arithmetic_at + 8, sizeof(items));
   ASSERT_EQ(items, c.mix.arithmetic_items);
   // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
-  // 1), value_lines, reversed_results, notes_every_fact and hypothetical_relations; the file ends with the
-  // examples waiting to be packed (u64 count 1, then problem and example, 2 x u64).
+  // 1), value_lines, reversed_results, notes_every_fact, hypothetical_relations and short_from_notes; the
+  // file ends with the examples waiting to be packed (u64 count 1, then problem and example, 2 x u64).
   const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));
@@ -552,10 +561,12 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   ASSERT_EQ(bytes[window_at + 5], 0);
   ASSERT_EQ(bytes[window_at + 6], 0);
   ASSERT_EQ(bytes[window_at + 7], 0);
+  ASSERT_EQ(bytes[window_at + 8], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
-  for (char version : {'9', '8', '7', '6', '5', '4'}) {
+  for (char version : {':', '9', '8', '7', '6', '5', '4'}) {
+    if (version == ':') bytes.erase(window_at + 8, 1);
     if (version == '9') bytes.erase(window_at + 7, 1);
     if (version == '8') bytes.erase(window_at + 5, 2);
     if (version == '7') bytes.erase(window_at + 4, 1);
@@ -575,7 +586,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
     EXPECT_TRUE((*resumed)->Weights() == first->Weights());
   }
 
-  bytes[7] = ';';  // a future version is refused, not misread
+  bytes[7] = '<';  // a future version is refused, not misread
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   auto future = Trainer::Resume(dir_ + "/ckpt", c.threads);
   EXPECT_FALSE(future.ok());

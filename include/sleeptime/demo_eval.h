@@ -34,6 +34,7 @@ struct DemoEvalOptions {
   int unlimited_budget = 400;
   int sleep_budget = 400;
   double notes_budget_fraction = 0.2;
+  int answer_reserve = 0;  // EngineOptions::answer_reserve (0: the model's, else the default)
   // When set, every generation is appended here as a JSON line (mode, context,
   // question, text, gold, parsed answer): what the model actually wrote.
   std::string samples_path;

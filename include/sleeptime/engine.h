@@ -28,8 +28,17 @@ struct EngineOptions {
   // Cost of a test-time token relative to a sleep-time token (the paper's t).
   double test_token_weight = 10.0;
   // Tokens of the test budget kept for a forced answer ("42" and an end).
-  int answer_reserve = 8;
+  // 0: what the model says its longest answer takes (kAnswerReserveKey in
+  // its metadata), else kDefaultAnswerReserve.
+  int answer_reserve = 0;
 };
+
+// GGUF metadata key: the tokens a model's longest answer takes after the
+// answer marker, its end included (the demo model's answers are at most three
+// digits, one byte token each, and a newline: 4). Reasoning under a budget
+// may then use all but these.
+inline constexpr char kAnswerReserveKey[] = "sleeptime.answer_reserve";
+inline constexpr int kDefaultAnswerReserve = 8;
 
 // How k > 1 sleep candidates become one c′.
 enum class CombineMode {
@@ -140,6 +149,9 @@ class Engine {
   // (verbosity 0), forced answer included.
   Result<int> MaxBudget(const Context& context, const std::optional<LearnedContext>& learned,
                         const std::string& query) const;
+
+  // Tokens of every budget kept for the forced answer (EngineOptions::answer_reserve, resolved).
+  int answer_reserve() const { return options_.answer_reserve; }
 
   // The prompt Ask would use (exposed for tests and for `sleeptime ask --show-prompt`).
   Result<Prompt> AnswerPrompt(const Context& context, const std::optional<LearnedContext>& learned,

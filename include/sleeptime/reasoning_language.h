@@ -205,6 +205,16 @@ struct TraceStyle {
   // relations in hypothetical steps (4.8% against run 14's 4.4%); those are
   // places lost in the chain, not split tokens.
   bool hypothetical_relations = false;
+  // With notes, a sum, difference or hypothetical is one step that reads the
+  // values the notes state and writes only the result's digits last-first,
+  // which the answer then copies forward: "G+T:26+15~14" (answer 41),
+  // "R=32-30~2" for "If D had 15 fewer, how many would R have?" when R
+  // changes by twice D's change (30 = 15 times the product of the factors
+  // on the path from D to R; answer 2). A value query stays " R=32.". The
+  // plain traces from notes re-derive what the notes already hold (28.7
+  // tokens for a sum, 67.7 for a hypothetical in run 17's style), longer
+  // than the 1/5 budget the sleep-time comparison allows; these fit 14.
+  bool short_from_notes = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

@@ -1,6 +1,7 @@
 #include "sleeptime/engine.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -68,8 +69,27 @@ std::optional<CombineMode> ParseCombineMode(std::string_view name) {
   return std::nullopt;
 }
 
+namespace {
+
+int ResolveAnswerReserve(const Backend* backend, int requested) {
+  if (requested > 0) return requested;
+  if (backend != nullptr) {
+    if (auto v = backend->ModelMetadata(kAnswerReserveKey)) {
+      int n = 0;
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      // A malformed value is ignored, not trusted: the default only costs reasoning tokens.
+      if (ec == std::errc() && end == v->data() + v->size() && n > 0) return n;
+    }
+  }
+  return kDefaultAnswerReserve;
+}
+
+}  // namespace
+
 Engine::Engine(Backend* backend, Store* store, PromptTemplates templates, EngineOptions options)
-    : backend_(backend), store_(store), templates_(std::move(templates)), options_(options) {}
+    : backend_(backend), store_(store), templates_(std::move(templates)), options_(options) {
+  options_.answer_reserve = ResolveAnswerReserve(backend_, options.answer_reserve);
+}
 
 Result<Prompt> Engine::AnswerPrompt(const Context& context, const std::optional<LearnedContext>& learned,
                                     const std::string& query, int verbosity) const {

@@ -124,7 +124,9 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
   fs::remove(fs::path(work_dir) / "eval.db", ec);
   ST_ASSIGN_OR_RETURN(auto store, Store::Open((fs::path(work_dir) / "eval.db").string()));
   PromptTemplates templates = lang::DemoPromptTemplates();
-  Engine engine(backend, store.get(), templates);
+  EngineOptions engine_options;
+  engine_options.answer_reserve = options.answer_reserve;
+  Engine engine(backend, store.get(), templates, engine_options);
 
   std::vector<lang::Problem> problems;
   for (int i = 0; i < options.problems; ++i) {
@@ -219,7 +221,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
       1, static_cast<int>(std::floor(report.reasoned[0].mean_tokens() * options.notes_budget_fraction)));
   // As Engine::Ask splits a budget.
   report.notes_reasoning_budget =
-      report.notes_budget - std::min(EngineOptions{}.answer_reserve, (report.notes_budget + 1) / 2);
+      report.notes_budget - std::min(engine.answer_reserve(), (report.notes_budget + 1) / 2);
   for (int i = 0; i < options.problems; ++i) {
     const auto& p = problems[static_cast<size_t>(i)];
     std::string id = ContextId(options.first_problem + static_cast<uint64_t>(i));

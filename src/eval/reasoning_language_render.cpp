@@ -138,8 +138,38 @@ class Tracer {
 
 // The reasoning for `q`. With notes every derived value is known (read, not
 // recomputed).
+// Digits last-first: 319 -> "913".
+std::string Reversed(int64_t v) {
+  std::string digits = Num(v);
+  std::reverse(digits.begin(), digits.end());
+  return digits;
+}
+
+// TraceStyle::short_from_notes for a sum, difference or hypothetical: one
+// step from the values the notes state, the result reversed.
+std::string ShortStepFromNotes(const Graph& g, const Query& q) {
+  if (q.kind == QueryKind::kCombination) {
+    const int64_t a = g.value[q.asked], b = g.value[q.other];
+    const int64_t r = q.op == '+' ? a + b : a - b;
+    return g.Name(q.asked) + q.op + g.Name(q.other) + ":" + Num(a) + q.op + Num(b) + "~" + Reversed(r);
+  }
+  // The relations are affine, so a change of `other` by d changes `asked`
+  // by d times the factors on the path between them.
+  int64_t factor = 1;
+  for (int y = q.asked; y != q.other && !g.IsBase(y); y = g.def[y]->source)
+    if (g.def[y]->op == Op::kMul) factor *= g.def[y]->operand;
+  const int64_t change = q.amount * factor;
+  const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
+  return g.Name(q.asked) + "=" + Num(g.value[q.asked]) + q.op + Num(change) + "~" + Reversed(v);
+}
+
 Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& style) {
   std::vector<bool> known(g.def.size(), false);
+  if (with_notes && style.short_from_notes && q.kind != QueryKind::kValue) {
+    Tracer t(g, std::move(known), style);
+    t.Compute(ShortStepFromNotes(g, q));
+    return t;
+  }
   if (with_notes)
     for (size_t i = 0; i < known.size(); ++i) known[i] = !g.IsBase(static_cast<int>(i));
   Tracer t(g, std::move(known), style);
@@ -298,6 +328,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.reversed_results, "reversed_results");
   add(style.notes_every_fact, "notes_every_fact");
   add(style.hypothetical_relations, "hypothetical_relations");
+  add(style.short_from_notes, "short_from_notes");
   return out;
 }
 
@@ -314,6 +345,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.notes_every_fact = true;
     } else if (flag == "hypothetical_relations") {
       style.hypothetical_relations = true;
+    } else if (flag == "short_from_notes") {
+      style.short_from_notes = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

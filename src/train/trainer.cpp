@@ -27,6 +27,7 @@
 #include "backend/llama_gguf_writer.h"
 #include "common/random.h"
 #include "sleeptime/demo_eval.h"
+#include "sleeptime/engine.h"
 #include "sleeptime/prompts.h"
 #include "sleeptime/random_model.h"
 
@@ -39,8 +40,9 @@ constexpr float kRopeFreqBase = 10000.0f;
 // no factor_op_tokens, 4 and 5 no arithmetic drills, 4 to 6 no pack_window
 // and no list of examples waiting to be packed, 4 to 7 no value lines, 4 to 8
 // no reversed results and no notes_every_fact, 4 to 9 no
-// hypothetical_relations; version 10 is ':', the byte after '9').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', ':'};
+// hypothetical_relations, 4 to 10 no short_from_notes; version 10 is ':',
+// the byte after '9', and 11 is ';').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', ';'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -147,6 +149,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '8') io(m.style.value_lines);
   if (version >= '9') io(m.style.reversed_results), io(m.style.notes_every_fact);
   if (version >= ':') io(m.style.hypothetical_relations);
+  if (version >= ';') io(m.style.short_from_notes);
 }
 
 template <typename T>
@@ -910,6 +913,9 @@ Status Trainer::ExportGguf(const std::string& path, bool f16) const {
   // The model speaks the reasoning language: it carries its prompts.
   spec.string_metadata = PromptTemplateMetadata(lang::DemoPromptTemplates());
   spec.string_metadata.push_back({lang::kTraceStyleKey, lang::TraceStyleName(impl_->config.mix.style)});
+  // Its answers are at most kMaxValue's digits, a byte token each, then the newline.
+  spec.string_metadata.push_back(
+      {kAnswerReserveKey, std::to_string(std::to_string(lang::kMaxValue).size() + 1)});
   const Impl* impl = impl_.get();
   return WriteLlamaGguf(
       spec,

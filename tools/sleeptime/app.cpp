@@ -104,6 +104,7 @@ Result<Engine*> App::engine() {
     ST_ASSIGN_OR_RETURN(PromptTemplates t, templates());
     EngineOptions eo;
     eo.test_token_weight = opts.test_token_weight;
+    eo.answer_reserve = opts.answer_reserve;
     engine_ = std::make_unique<Engine>(b, s, std::move(t), eo);
   }
   return engine_.get();

@@ -21,6 +21,7 @@ struct GlobalOptions {
   int ctx_size = 0;
   int64_t kv_cache_mb = 4096;
   double test_token_weight = 10.0;
+  int answer_reserve = 0;  // 0: the model's sleeptime.answer_reserve, else 8
   bool verbose = false;
   int slots = 1;    // concurrent model contexts (serve uses several)
   int batch = 512;  // tokens per prefill batch (serve uses fewer: sleep work yields between batches)

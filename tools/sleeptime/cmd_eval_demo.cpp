@@ -31,6 +31,7 @@ void AddEvalDemoCommand(CLI::App& cli, App& app) {
       auto backend = app.backend();
       if (!backend.ok()) return Fail(backend.status());
       DemoEvalOptions o = *opts;
+      o.answer_reserve = app.opts.answer_reserve;
       std::shared_ptr<ProgressBar> bar;
       std::string phase;
       o.on_progress = [&](const std::string& p, int done, int total) {

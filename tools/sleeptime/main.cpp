@@ -42,6 +42,10 @@ int main(int argc, char** argv) {
   cli.add_option("--test-token-weight", o.test_token_weight,
                  "cost of a test-time token in sleep-time tokens (t)")
       ->capture_default_str();
+  cli.add_option(
+         "--answer-reserve", o.answer_reserve,
+         "tokens of a test budget kept for the forced answer (0: what the model's metadata says, else 8)")
+      ->check(CLI::NonNegativeNumber);
   cli.add_flag("-v,--verbose", o.verbose, "show llama.cpp's log");
   cli.add_option("--backend", o.backend, "llama (in-process GGUF) or openai (an OpenAI-compatible server)")
       ->check(CLI::IsMember({"llama", "openai"}))
