@@ -529,6 +529,35 @@ TEST_F(TrainerTest, ResumeIsBitIdentical) {
 // Checkpoints of format versions 4 (before factor_op_tokens), 5 (before
 // arithmetic drills), 6 (before pack_window), 7 (before value lines), 8 (before reversed results) and
 // 9 (before hypothetical relations) still resume.
+// Fine-tuning starts from a trained model's weights under a new config (here
+// another trace style and seed): the copy is exact, training then moves it,
+// and a model of another shape is refused.
+TEST_F(TrainerTest, CopyWeightsFromStartsAFineTune) {
+  TrainerConfig c = FactoredTinyConfig();
+  auto trained = MakeTrainer(c);
+  ASSERT_NE(trained, nullptr);
+  Run(*trained, 3);
+  TrainerConfig tuned_config = c;
+  tuned_config.seed = c.seed + 1;
+  tuned_config.mix.style.short_from_notes = true;
+  auto tuned = MakeTrainer(tuned_config);
+  ASSERT_NE(tuned, nullptr);
+  ASSERT_NE(tuned->Weights(), trained->Weights());
+  ASSERT_TRUE(tuned->CopyWeightsFrom(*trained).ok());
+  EXPECT_EQ(tuned->Weights(), trained->Weights());
+  EXPECT_EQ(tuned->step(), 0);
+  Run(*tuned, 1);
+  EXPECT_NE(tuned->Weights(), trained->Weights());
+
+  TrainerConfig wider = c;
+  wider.n_ff = c.n_ff * 2;
+  auto other = MakeTrainer(wider);
+  ASSERT_NE(other, nullptr);
+  const std::vector<float> before = other->Weights();
+  EXPECT_FALSE(other->CopyWeightsFrom(*trained).ok());
+  EXPECT_EQ(other->Weights(), before);
+}
+
 TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   const TrainerConfig c = TinyConfig();
   auto first = MakeTrainer(c);

@@ -65,6 +65,7 @@ struct RunOptions {
   float passk_temperature = 0.7f;
   std::vector<int> verbosities = {0};  // each a separate setting of every condition
   int sleep_budget = 0;                // tokens per sleep pass (0: the engine's automatic budget)
+  int answer_reserve = 0;              // EngineOptions::answer_reserve (0: the model's, else the default)
   bool predictability = true;          // score log P(q | c) where the backend can
   // Sleep condition: a query that c′ anticipated (AnticipatedAnswer) is
   // answered from c′ with zero test-time tokens and marked `anticipated`.

@@ -159,6 +159,10 @@ class Trainer {
 
   // All weights concatenated in file order (tests compare them).
   std::vector<float> Weights() const;
+  // Starts from another trainer's weights (fine-tuning: a new data mix or
+  // schedule on a trained model); the optimizer state, step and data stream
+  // stay this trainer's. Fails unless both have the same tensors and shapes.
+  Status CopyWeightsFrom(const Trainer& other);
 
   const TrainerConfig& config() const;
   int64_t step() const;

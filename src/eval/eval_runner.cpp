@@ -80,7 +80,9 @@ Result<std::vector<ItemRecord>> RunEval(Backend* backend, const PromptTemplates&
   if (ec) return Status::IoError("cannot create " + options.work_dir + ": " + ec.message());
   ST_ASSIGN_OR_RETURN(auto store,
                       Store::Open((std::filesystem::path(options.work_dir) / "eval.db").string()));
-  Engine engine(backend, store.get(), templates);
+  EngineOptions engine_options;
+  engine_options.answer_reserve = options.answer_reserve;
+  Engine engine(backend, store.get(), templates, engine_options);
 
   // Resume: items with every record present are done; partial items rerun.
   std::map<std::string, size_t> have;

@@ -944,6 +944,22 @@ std::vector<float> Trainer::Weights() const {
   return all;
 }
 
+Status Trainer::CopyWeightsFrom(const Trainer& other) {
+  const Impl& from = *other.impl_;
+  Impl& to = *impl_;
+  if (from.plan.size() != to.plan.size()) return Status::InvalidArgument("the models have different tensors");
+  for (size_t i = 0; i < to.plan.size(); ++i) {
+    if (from.plan[i].name != to.plan[i].name ||
+        ggml_nelements(from.weights[i]) != ggml_nelements(to.weights[i]))
+      return Status::InvalidArgument("tensor '" + to.plan[i].name + "' differs between the models");
+  }
+  for (size_t i = 0; i < to.plan.size(); ++i) {
+    const std::vector<float> d = from.TensorData(from.weights[i]);
+    ggml_backend_tensor_set(to.weights[i], d.data(), 0, d.size() * sizeof(float));
+  }
+  return Status::Ok();
+}
+
 const TrainerConfig& Trainer::config() const {
   return impl_->config;
 }

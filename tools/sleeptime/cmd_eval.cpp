@@ -98,6 +98,7 @@ void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv) {
       ro.sleep_passes = o->passes;
       ro.passk = o->passk;
       ro.sleep_budget = o->sleep_budget;
+      ro.answer_reserve = app.opts.answer_reserve;
       ro.verbosities = o->verbosities;
       ro.combine = *ParseCombineMode(o->combine);
       ro.predictability = !o->no_predictability;

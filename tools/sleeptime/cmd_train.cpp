@@ -23,6 +23,7 @@ struct TrainOptions {
   TrainerConfig config;
   std::string out = "models/sleeptime-demo.gguf";
   std::string checkpoint_dir;
+  std::string init_from;  // a checkpoint folder whose weights a fresh run starts from
   int64_t tokens = 0;
   double minutes = 0;
   double checkpoint_minutes = 5;
@@ -137,6 +138,14 @@ int RunTrain(const TrainOptions& o) {
     auto r = Trainer::Create(config);
     if (!r.ok()) return Fail(r.status());
     trainer = std::move(r).value();
+    if (!o.init_from.empty()) {
+      auto source = Trainer::Resume(o.init_from, config.threads, config.matmul_grads);
+      if (!source.ok()) return Fail(source.status());
+      Status copied = trainer->CopyWeightsFrom(**source);
+      if (!copied.ok()) return Fail(copied);
+      fmt::print("weights from {} (step {})\n", o.init_from, (*source)->step());
+      log.Write({{"event", "init_from"}, {"dir", o.init_from}, {"source_step", (*source)->step()}});
+    }
   }
   const TrainerConfig& c = trainer->config();
   const nlohmann::json shape = {{"n_embd", c.n_embd},
@@ -270,6 +279,10 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--checkpoint-dir", o->checkpoint_dir,
                   "checkpoints, snapshot.gguf and log.jsonl (default /tmp/sleeptime-train/demo-seed<seed>); "
                   "resumes when it holds a checkpoint");
+  cmd->add_option(
+      "--init-from", o->init_from,
+      "start a new run from the weights of the checkpoint in this folder (same architecture; fresh "
+      "optimizer, schedule and data): fine-tuning");
   cmd->add_option("--tokens", o->tokens, "token budget (batch capacity: steps = tokens / (batch * n_ctx))");
   cmd->add_option("--minutes", o->minutes, "time budget (steps fixed from the measured speed)");
   cmd->add_option("--threads", c.threads, "CPU threads")->capture_default_str();

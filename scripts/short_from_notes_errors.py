@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""What goes wrong in answers from notes written in the short style.
+
+Usage: scripts/short_from_notes_errors.py SAMPLES_JSONL
+
+SAMPLES_JSONL is the file `eval-demo --samples` writes for a model trained
+with `--short-from-notes`. Each wrong answer from notes is put in the first
+class that fits: for a sum or difference (" G+T:26+15~14"), a name other than
+the question's, the reversed result not being the operands' sum or
+difference, else a wrong operand value; for a hypothetical (" R=32-30~2"), a
+wrong reversed result, a change equal to the asked amount where the answer
+needs a multiple of it (a factor on the path from the changed quantity left
+out), another wrong change, else a wrong value. Traces that do not have the
+step's shape are "malformed". models/README.md quotes this output.
+"""
+import collections
+import json
+import re
+import sys
+
+COMBINATION = re.compile(r" ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+)")
+HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)~(\d+)")
+
+
+def kind_of(question):
+    if question.startswith("If "):
+        return "hypothetical"
+    if question.startswith("How many does "):
+        return "value"
+    return "combination"
+
+
+def classify(row):
+    question, text = row["question"], row["text"]
+    kind = kind_of(question)
+    if row["parsed"] == row["gold"]:
+        return kind, "right"
+    if kind == "value":
+        return kind, "wrong"
+    if kind == "combination":
+        m = COMBINATION.match(text)
+        if not m:
+            return kind, "malformed"
+        asked = re.findall(r"\b([A-Z])\b", question)[:2]
+        if [m.group(1), m.group(3)] != asked:
+            return kind, "a name other than the question's"
+        a, b = int(m.group(4)), int(m.group(6))
+        result = int(m.group(7)[::-1])
+        if (a + b if m.group(2) == "+" else a - b) != result:
+            return kind, "arithmetic"
+        return kind, "a wrong operand value"
+    m = HYPOTHETICAL.match(text)
+    if not m:
+        return kind, "malformed"
+    value, change, result = int(m.group(2)), int(m.group(4)), int(m.group(5)[::-1])
+    if (value + change if m.group(3) == "+" else value - change) != result:
+        return kind, "arithmetic"
+    amount = int(re.search(r"had (\d+)", question).group(1))
+    needed = abs(row["gold"] - value)
+    if change != needed and change == amount and needed % amount == 0:
+        return kind, "the amount itself where a factor multiplies it"
+    if change != needed:
+        return kind, "another wrong change"
+    return kind, "a wrong value"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    counts = collections.Counter()
+    with open(sys.argv[1], encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            if row["mode"] == "notes":
+                counts[classify(row)] += 1
+    for kind in ("value", "combination", "hypothetical"):
+        total = sum(n for (k, _), n in counts.items() if k == kind)
+        print(f"{kind}: {total} queries")
+        for (k, what), n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            if k == kind:
+                print(f"  {what}: {n}")
+
+
+if __name__ == "__main__":
+    main()
