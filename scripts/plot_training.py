@@ -1,31 +1,48 @@
 #!/usr/bin/env python3
-"""Plots a train-demo log (log.jsonl) as an SVG: loss and held-out accuracy against tokens seen.
+"""Plots train-demo logs (log.jsonl) as an SVG: loss and held-out accuracy against tokens seen.
 
-usage: scripts/plot_training.py LOG.jsonl OUT.svg
-Standard library only; the SVG is drawn by hand.
+usage: scripts/plot_training.py LOG.jsonl [LOG2.jsonl ...] OUT.svg
+Several logs are stages of one model (a fine-tune after its base, as scripts/train_demo.sh runs them):
+each continues where the previous one ended, and a dashed line marks where. Steps a resumed run
+repeated (those after its last checkpoint) are drawn once. Standard library only; the SVG is drawn by hand.
 """
 import json
 import sys
 
 
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) < 3:
         sys.exit(__doc__)
     loss, acc, direct, lookups, computations = [], [], [], [], []
-    with open(sys.argv[1]) as f:
-        for line in f:
-            e = json.loads(line)
-            if e.get("event") == "loss":
-                loss.append((e["tokens_seen"], e["loss"]))
-            elif e.get("event") == "eval":
-                acc.append((e["tokens_seen"], e["reasoned_acc"]))
-                direct.append((e["tokens_seen"], e["direct_acc"]))
+    boundaries = []
+    offset = 0
+    for log in sys.argv[1:-1]:
+        events = []
+        with open(log) as f:
+            for line in f:
+                e = json.loads(line)
+                if e.get("event") == "start":
+                    # A resume restarts at its checkpoint: forget what came after it.
+                    events = [x for x in events if x["step"] <= e["step"]]
+                elif e.get("event") in ("loss", "eval"):
+                    events.append(e)
+        if not events:
+            sys.exit("no loss events in " + log)
+        for e in events:
+            t = offset + e["tokens_seen"]
+            if e["event"] == "loss":
+                loss.append((t, e["loss"]))
+            else:
+                acc.append((t, e["reasoned_acc"]))
+                direct.append((t, e["direct_acc"]))
                 if e.get("lookups_n"):
-                    lookups.append((e["tokens_seen"], e["lookup_acc"]))
+                    lookups.append((t, e["lookup_acc"]))
                 if e.get("computations_n"):
-                    computations.append((e["tokens_seen"], e["computation_acc"]))
+                    computations.append((t, e["computation_acc"]))
+        offset += max(e["tokens_seen"] for e in events)
+        boundaries.append(offset)
     if not loss:
-        sys.exit("no loss events in " + sys.argv[1])
+        sys.exit("no loss events")
     loss.sort()
     acc.sort()
     direct.sort()
@@ -58,6 +75,9 @@ def main():
         out.append(f'<text x="{pad-5}" y="{y_loss(l_max*i/5)+4:.0f}" text-anchor="end">{l_max*i/5:.1f}</text>')
         out.append(f'<text x="{w-pad+5}" y="{y_acc(i/5)+4:.0f}">{100*i/5:.0f}%</text>')
     out.append(f'<text x="{w/2}" y="{h-10}" text-anchor="middle">tokens seen</text>')
+    for i, b in enumerate(boundaries[:-1]):
+        out.append(f'<line x1="{x(b):.1f}" y1="{pad}" x2="{x(b):.1f}" y2="{h-pad}" stroke="#555" stroke-dasharray="2,4"/>')
+        out.append(f'<text x="{x(b)+4:.1f}" y="{pad+12}" fill="#555">stage {i + 2}</text>')
     out.append(f'<path d="{path(loss, y_loss)}" fill="none" stroke="#1f77b4" stroke-width="1.5"/>')
     if acc:
         out.append(f'<path d="{path(acc, y_acc)}" fill="none" stroke="#d62728" stroke-width="2"/>')
@@ -72,7 +92,7 @@ def main():
     out.append(f'<text x="{pad+180}" y="{pad-20}" fill="#d62728">held-out accuracy, reasoned (right)</text>')
     out.append(f'<text x="{pad+420}" y="{pad-20}" fill="#7f7f7f">direct (right)</text>')
     out.append("</svg>")
-    with open(sys.argv[2], "w") as f:
+    with open(sys.argv[-1], "w") as f:
         f.write("\n".join(out) + "\n")
 
 

@@ -349,7 +349,8 @@ std::string DemoEvalReport::ToMarkdown() const {
   if (!notes_reference_by_kind.empty()) {
     out +=
         "The language's own reasoning from complete notes, in this model's tokens (what a model without "
-        "mistakes writes; longer than the reasoning budget, only a guess at the forced answer is left):";
+        "mistakes writes; where it is longer than the reasoning budget, only a guess at the forced answer is "
+        "left):";
     const char* sep = " ";
     for (const auto& [kind, fit] : notes_reference_by_kind) {
       out += fmt::format("{}{} {:.1f} tok, {:.0f}% within the reasoning budget", sep, kind,

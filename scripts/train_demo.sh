@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Trains the shipped demo model from random weights: one command, two stages, resumable.
+#
+#   scripts/train_demo.sh [OUT.gguf]        (default models/sleeptime-demo.gguf)
+#
+# Stage 1 learns the reasoning language with the long traces (curriculum of small problems first);
+# stage 2 fine-tunes those weights with the short traces from notes (`--short-from-notes`), which a
+# run from scratch did not learn (models/README.md, runs 18-22). Both stages checkpoint every 5 minutes
+# under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo22); run the same command again after an
+# interruption and each stage resumes where it stopped (a finished stage only re-exports its file).
+# Measured on 2 cores: 3,000 + 1,900 steps, under 2 hours. Nothing else should share the cores:
+# ggml's threads wait for each other every step, so any other load slows training a lot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=${1:-models/sleeptime-demo.gguf}
+work=${SLEEPTIME_TRAIN_DIR:-/tmp/sleeptime-train/demo22}
+bin=${SLEEPTIME_BIN:-build/sleeptime}
+[[ -x $bin ]] || { echo "train_demo: $bin not found; run 'make build' first" >&2; exit 1; }
+
+common=(--threads 2 --n-embd 256 --n-layer 4 --n-head 4 --n-ff 768 --n-ctx 512 --batch 8
+  --name-tokens --op-tokens --factor-op-tokens --queries-per-example 4 --lookup-rate 0.7 --pack-window 32
+  --value-lines --reversed-results --notes-every-fact
+  --snapshot-minutes 10 --checkpoint-minutes 5 --eval-problems 30)
+
+echo "== stage 1 of 2: the language, long traces (3,000 steps)"
+"$bin" train-demo "${common[@]}" --seed 1 --out "$work/base.gguf" --checkpoint-dir "$work/base" \
+  --tokens 12288000 --lr 1e-3 --warmup 50 --eval-minutes 10 \
+  --curriculum-problems 4000 --curriculum-facts 4 --curriculum-depth 2 --curriculum-lookup-rate 1.0
+
+echo "== stage 2 of 2: short traces from notes (1,900 steps from stage 1's weights)"
+"$bin" train-demo "${common[@]}" --seed 20 --out "$out" --checkpoint-dir "$work/short" \
+  --init-from "$work/base" --short-from-notes \
+  --tokens 7782400 --lr 3e-4 --warmup 20 --eval-minutes 100 --curriculum-problems 0
+
+sha256sum "$out"
