@@ -5,7 +5,8 @@ Usage: scripts/short_from_notes_errors.py SAMPLES_JSONL
 
 SAMPLES_JSONL is the file `eval-demo --samples` writes for a model trained
 with `--short-from-notes`. Each wrong answer from notes is put in the first
-class that fits: for a sum or difference (" G+T:26+15~14"), a name other than
+class that fits: for a sum or difference (" G+T:26+15~14", or " G=26+T=15~14"
+with --short-named-operands), a name other than
 the question's, the reversed result not being the operands' sum or
 difference, else a wrong operand value; for a hypothetical (" R=32-30~2"), a
 wrong reversed result, a change equal to the asked amount where the answer
@@ -19,6 +20,8 @@ import re
 import sys
 
 COMBINATION = re.compile(r" ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+)")
+# --short-named-operands: " G=26+T=15~14", rewritten to the form above.
+NAMED_COMBINATION = re.compile(r" ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+)")
 HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)~(\d+)")
 
 
@@ -38,6 +41,10 @@ def classify(row):
     if kind == "value":
         return kind, "wrong"
     if kind == "combination":
+        named = NAMED_COMBINATION.match(text)
+        if named:
+            a, va, op, b, vb, r = named.groups()
+            text = f" {a}{op}{b}:{va}{op}{vb}~{r}"
         m = COMBINATION.match(text)
         if not m:
             return kind, "malformed"

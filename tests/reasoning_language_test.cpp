@@ -1134,17 +1134,21 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (int bits = 0; bits < 16; ++bits) {
+  for (int bits = 0; bits < 64; ++bits) {
     const TraceStyle style{.value_lines = (bits & 1) != 0,
                            .reversed_results = (bits & 2) != 0,
                            .notes_every_fact = (bits & 4) != 0,
-                           .hypothetical_relations = (bits & 8) != 0};
+                           .hypothetical_relations = (bits & 8) != 0,
+                           .short_from_notes = (bits & 16) != 0,
+                           .short_named_operands = (bits & 32) != 0};
     auto parsed = ParseTraceStyle(TraceStyleName(style));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(parsed->value_lines, style.value_lines);
     EXPECT_EQ(parsed->reversed_results, style.reversed_results);
     EXPECT_EQ(parsed->notes_every_fact, style.notes_every_fact);
     EXPECT_EQ(parsed->hypothetical_relations, style.hypothetical_relations);
+    EXPECT_EQ(parsed->short_from_notes, style.short_from_notes);
+    EXPECT_EQ(parsed->short_named_operands, style.short_named_operands);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
@@ -1264,12 +1268,21 @@ int DemoTokens(std::string_view text) {
 // change is the asked quantity's value in the changed world minus its value,
 // whatever the factors), and short enough for a fifth of run 17's reasoned
 // average (94.8 tokens: 18, of which 4 are kept for "999" and the end).
-TEST(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
-  const TraceStyle style{
-      .value_lines = true, .reversed_results = true, .notes_every_fact = true, .short_from_notes = true};
+// With short_named_operands a sum writes "G=26+T=15~14": the same reads and
+// result, each value after its name token.
+class LangShortFromNotes : public testing::TestWithParam<bool> {};
+
+TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
+  const bool named = GetParam();
+  const TraceStyle style{.value_lines = true,
+                         .reversed_results = true,
+                         .notes_every_fact = true,
+                         .short_from_notes = true,
+                         .short_named_operands = named};
   TraceStyle long_style = style;
   long_style.short_from_notes = false;
-  static const std::regex kCombination(R"( ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+))");
+  static const std::regex kPlainCombination(R"( ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+))");
+  static const std::regex kNamedCombination(R"( ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+))");
   static const std::regex kHypothetical(R"( ([A-Z])=(\d+)([-+])(\d+)~(\d+))");
   std::map<QueryKind, int> longest;
   int queries = 0, over = 0;
@@ -1289,8 +1302,15 @@ TEST(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
       }
       const int64_t answer = *EvaluateQuery(p, q);
       std::smatch m;
-      if (q.kind == QueryKind::kCombination) {
-        ASSERT_TRUE(std::regex_match(reasoning, m, kCombination)) << reasoning;
+      if (q.kind == QueryKind::kCombination && named) {
+        ASSERT_TRUE(std::regex_match(reasoning, m, kNamedCombination)) << reasoning;
+        EXPECT_EQ(m[1].str(), p.names[q.asked]);
+        EXPECT_EQ(std::stoll(m[2].str()), values[q.asked]);
+        EXPECT_EQ(m[3].str(), std::string(1, q.op));
+        EXPECT_EQ(m[4].str(), p.names[q.other]);
+        EXPECT_EQ(std::stoll(m[5].str()), values[q.other]);
+      } else if (q.kind == QueryKind::kCombination) {
+        ASSERT_TRUE(std::regex_match(reasoning, m, kPlainCombination)) << reasoning;
         EXPECT_EQ(m[1].str(), p.names[q.asked]);
         EXPECT_EQ(m[3].str(), p.names[q.other]);
         EXPECT_EQ(std::stoll(m[4].str()), values[q.asked]);
@@ -1316,3 +1336,8 @@ TEST(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
       "longest reasoning from notes in tokens: value %d, combination %d, hypothetical %d; %d over 14\n",
       longest[QueryKind::kValue], longest[QueryKind::kCombination], longest[QueryKind::kHypothetical], over);
 }
+
+INSTANTIATE_TEST_SUITE_P(OperandStyles, LangShortFromNotes, testing::Bool(),
+                         [](const testing::TestParamInfo<bool>& info) {
+                           return info.param ? "NamedOperands" : "OpTokenOperands";
+                         });

@@ -215,6 +215,12 @@ struct TraceStyle {
   // tokens for a sum, 67.7 for a hypothetical in run 17's style), longer
   // than the 1/5 budget the sleep-time comparison allows; these fit 14.
   bool short_from_notes = false;
+  // With short_from_notes, a sum or difference writes each operand after its
+  // name token, "G=26+T=15~14" for "G+T:26+15~14", so that both reads are the
+  // copy after a one-token key that every other lookup is. Run 22 misread
+  // the first operand, named only inside the op token "G+", in 60 of its 65
+  // wrong sums and differences from notes, and the second almost never.
+  bool short_named_operands = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

@@ -147,10 +147,12 @@ std::string Reversed(int64_t v) {
 
 // TraceStyle::short_from_notes for a sum, difference or hypothetical: one
 // step from the values the notes state, the result reversed.
-std::string ShortStepFromNotes(const Graph& g, const Query& q) {
+std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle& style) {
   if (q.kind == QueryKind::kCombination) {
     const int64_t a = g.value[q.asked], b = g.value[q.other];
     const int64_t r = q.op == '+' ? a + b : a - b;
+    if (style.short_named_operands)
+      return g.Name(q.asked) + "=" + Num(a) + q.op + g.Name(q.other) + "=" + Num(b) + "~" + Reversed(r);
     return g.Name(q.asked) + q.op + g.Name(q.other) + ":" + Num(a) + q.op + Num(b) + "~" + Reversed(r);
   }
   // The relations are affine, so a change of `other` by d changes `asked`
@@ -167,7 +169,7 @@ Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& 
   std::vector<bool> known(g.def.size(), false);
   if (with_notes && style.short_from_notes && q.kind != QueryKind::kValue) {
     Tracer t(g, std::move(known), style);
-    t.Compute(ShortStepFromNotes(g, q));
+    t.Compute(ShortStepFromNotes(g, q, style));
     return t;
   }
   if (with_notes)
@@ -329,6 +331,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.notes_every_fact, "notes_every_fact");
   add(style.hypothetical_relations, "hypothetical_relations");
   add(style.short_from_notes, "short_from_notes");
+  add(style.short_named_operands, "short_named_operands");
   return out;
 }
 
@@ -347,6 +350,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.hypothetical_relations = true;
     } else if (flag == "short_from_notes") {
       style.short_from_notes = true;
+    } else if (flag == "short_named_operands") {
+      style.short_named_operands = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

@@ -40,9 +40,10 @@ constexpr float kRopeFreqBase = 10000.0f;
 // no factor_op_tokens, 4 and 5 no arithmetic drills, 4 to 6 no pack_window
 // and no list of examples waiting to be packed, 4 to 7 no value lines, 4 to 8
 // no reversed results and no notes_every_fact, 4 to 9 no
-// hypothetical_relations, 4 to 10 no short_from_notes; version 10 is ':',
-// the byte after '9', and 11 is ';').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', ';'};
+// hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
+// short_named_operands; version 10 is ':', the byte after '9', 11 is ';' and
+// 12 is '<').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '<'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -150,6 +151,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '9') io(m.style.reversed_results), io(m.style.notes_every_fact);
   if (version >= ':') io(m.style.hypothetical_relations);
   if (version >= ';') io(m.style.short_from_notes);
+  if (version >= '<') io(m.style.short_named_operands);
 }
 
 template <typename T>

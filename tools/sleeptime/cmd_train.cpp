@@ -335,6 +335,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--short-from-notes", c.mix.style.short_from_notes,
                 "with notes, a sum or hypothetical is one step from the notes' values, result reversed "
                 "(\"G+T:26+15~14\", \"R=32-30~2\"): short enough for a 1/5 test budget");
+  cmd->add_flag("--short-named-operands", c.mix.style.short_named_operands,
+                "with --short-from-notes, a sum or difference names each operand with its name token "
+                "(\"G=26+T=15~14\")");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
