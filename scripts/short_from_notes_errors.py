@@ -11,8 +11,13 @@ the question's, the reversed result not being the operands' sum or
 difference, else a wrong operand value; for a hypothetical (" R=32-30~2"), a
 wrong reversed result, a change equal to the asked amount where the answer
 needs a multiple of it (a factor on the path from the changed quantity left
-out), another wrong change, else a wrong value. Traces that do not have the
-step's shape are "malformed". models/README.md quotes this output.
+out), another wrong change, else a wrong value. With --short-factors
+(" R=32-15*2~2") a hypothetical's classes are a wrong reversed result (of
+value, amount and factor as written), a wrong amount, factor 1 where the
+path multiplies, a factor where it does not, another wrong factor, else a
+wrong value; each also counted by the factor the answer needs. Traces that
+do not have the step's shape are "malformed". models/README.md quotes this
+output.
 """
 import collections
 import json
@@ -23,6 +28,7 @@ COMBINATION = re.compile(r" ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+)")
 # --short-named-operands: " G=26+T=15~14", rewritten to the form above.
 NAMED_COMBINATION = re.compile(r" ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+)")
 HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)~(\d+)")
+FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)\*(\d+)~(\d+)")
 
 
 def kind_of(question):
@@ -36,7 +42,7 @@ def kind_of(question):
 def classify(row):
     question, text = row["question"], row["text"]
     kind = kind_of(question)
-    if row["parsed"] == row["gold"]:
+    if row["parsed"] == row["gold"] and not FACTOR_HYPOTHETICAL.match(text):
         return kind, "right"
     if kind == "value":
         return kind, "wrong"
@@ -56,6 +62,9 @@ def classify(row):
         if (a + b if m.group(2) == "+" else a - b) != result:
             return kind, "arithmetic"
         return kind, "a wrong operand value"
+    m = FACTOR_HYPOTHETICAL.match(text)
+    if m:
+        return kind, classify_factor(row, m)
     m = HYPOTHETICAL.match(text)
     if not m:
         return kind, "malformed"
@@ -69,6 +78,30 @@ def classify(row):
     if change != needed:
         return kind, "another wrong change"
     return kind, "a wrong value"
+
+
+def classify_factor(row, m):
+    value, amount, factor = int(m.group(2)), int(m.group(4)), int(m.group(5))
+    result = int(m.group(6)[::-1])
+    asked_amount = int(re.search(r"had (\d+)", row["question"]).group(1))
+    # The factor the answer needs, from the value as written (a wrong value
+    # is its own class below).
+    needed = abs(row["gold"] - value) / asked_amount
+    tag = f" (needs factor {needed:g})" if needed == int(needed) else " (needs no whole factor)"
+    if row["parsed"] == row["gold"]:
+        return "right" + tag
+    change = amount * factor
+    if (value + change if m.group(3) == "+" else value - change) != result:
+        return "arithmetic" + tag
+    if amount != asked_amount:
+        return "a wrong amount" + tag
+    if factor != needed and needed > 1 and factor == 1:
+        return "factor 1 where the path multiplies" + tag
+    if factor != needed and needed == 1:
+        return "a factor where the path does not multiply" + tag
+    if factor != needed:
+        return "another wrong factor" + tag
+    return "a wrong value" + tag
 
 
 def main():

@@ -221,6 +221,15 @@ struct TraceStyle {
   // the first operand, named only inside the op token "G+", in 60 of its 65
   // wrong sums and differences from notes, and the second almost never.
   bool short_named_operands = false;
+  // With short_from_notes, a hypothetical writes the asked amount and the
+  // factor the change is multiplied by on its way to the asked quantity,
+  // "R=32-15*2~2" for "R=32-30~2" ("*1" where no "*k" is on the path), so
+  // that the factor is a token of its own, read off the relations, and the
+  // product is done with the sum. Run 23 answered 20% of the hypotheticals
+  // whose asked quantity is its changed one times k, a factor one lookup
+  // away, and 79% of those one "+k" away: the factor was left out, not
+  // the path lost.
+  bool short_factors = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

@@ -162,7 +162,8 @@ std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle&
     if (g.def[y]->op == Op::kMul) factor *= g.def[y]->operand;
   const int64_t change = q.amount * factor;
   const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
-  return g.Name(q.asked) + "=" + Num(g.value[q.asked]) + q.op + Num(change) + "~" + Reversed(v);
+  const std::string written = style.short_factors ? Num(q.amount) + "*" + Num(factor) : Num(change);
+  return g.Name(q.asked) + "=" + Num(g.value[q.asked]) + q.op + written + "~" + Reversed(v);
 }
 
 Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& style) {
@@ -332,6 +333,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.hypothetical_relations, "hypothetical_relations");
   add(style.short_from_notes, "short_from_notes");
   add(style.short_named_operands, "short_named_operands");
+  add(style.short_factors, "short_factors");
   return out;
 }
 
@@ -352,6 +354,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.short_from_notes = true;
     } else if (flag == "short_named_operands") {
       style.short_named_operands = true;
+    } else if (flag == "short_factors") {
+      style.short_factors = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

@@ -41,9 +41,9 @@ constexpr float kRopeFreqBase = 10000.0f;
 // and no list of examples waiting to be packed, 4 to 7 no value lines, 4 to 8
 // no reversed results and no notes_every_fact, 4 to 9 no
 // hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
-// short_named_operands; version 10 is ':', the byte after '9', 11 is ';' and
-// 12 is '<').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '<'};
+// short_named_operands, 4 to 12 no short_factors; version 10 is ':', the
+// byte after '9', 11 is ';', 12 is '<' and 13 is '=').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '='};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -74,6 +74,9 @@ Status ValidateConfig(const TrainerConfig& c) {
   if (!(c.weight_decay >= 0 && c.weight_decay * c.lr <= 1)) return bad("bad weight decay");
   if (c.threads <= 0) return bad("threads must be positive");
   if (c.factor_op_tokens && !c.op_tokens) return bad("factor_op_tokens needs op_tokens");
+  const lang::TraceStyle& style = c.mix.style;
+  if ((style.short_named_operands || style.short_factors) && !style.short_from_notes)
+    return bad("short_named_operands and short_factors need short_from_notes");
   if (c.pack_window < 1) return bad("pack_window must be at least 1");
   return Status::Ok();
 }
@@ -152,6 +155,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= ':') io(m.style.hypothetical_relations);
   if (version >= ';') io(m.style.short_from_notes);
   if (version >= '<') io(m.style.short_named_operands);
+  if (version >= '=') io(m.style.short_factors);
 }
 
 template <typename T>
