@@ -29,8 +29,12 @@ echo "== 2. sleep: think about it while idle, save the learned context and its K
 st sleep orchard --budget 200
 echo
 echo "== 3. ask from the learned context (small test-time budget, prefix restored from disk)"
-for q in "How many does C have?" "How many do B and D have together?" "If A had 3 more, how many would D have?"; do
-  echo "Q: $q"
+# Each question with the answer the facts of examples/orchard.txt give (worked by hand: B=17, C=34,
+# D=31; with A=15, B=20, C=40, D=37), so that a wrong answer shows as one.
+for qa in "How many does C have?|34" "How many do B and D have together?|48" \
+  "If A had 3 more, how many would D have?|37"; do
+  q=${qa%|*}
+  echo "Q: $q   (the facts give ${qa#*|})"
   st ask orchard "$q" --budget 24
 done
 echo

@@ -12,10 +12,11 @@ difference, else a wrong operand value; for a hypothetical (" R=32-30~2"), a
 wrong reversed result, a change equal to the asked amount where the answer
 needs a multiple of it (a factor on the path from the changed quantity left
 out), another wrong change, else a wrong value. With --short-factors
-(" R=32-15*2~2") a hypothetical's classes are a wrong reversed result (of
-value, amount and factor as written), a wrong amount, factor 1 where the
-path multiplies, a factor where it does not, another wrong factor, else a
-wrong value; each also counted by the factor the answer needs. Traces that
+(" R=32-2:30~2") a hypothetical's classes are a wrong reversed result (of
+value and change as written), factor 1 where the path multiplies, a factor
+where it does not, another wrong factor, a change other than the asked
+amount times the factor, else a wrong value; each also counted by the
+factor the answer needs. Traces that
 do not have the step's shape are "malformed". models/README.md quotes this
 output.
 """
@@ -28,7 +29,7 @@ COMBINATION = re.compile(r" ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+)")
 # --short-named-operands: " G=26+T=15~14", rewritten to the form above.
 NAMED_COMBINATION = re.compile(r" ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+)")
 HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)~(\d+)")
-FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)\*(\d+)~(\d+)")
+FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+):(\d+)~(\d+)")
 
 
 def kind_of(question):
@@ -81,7 +82,7 @@ def classify(row):
 
 
 def classify_factor(row, m):
-    value, amount, factor = int(m.group(2)), int(m.group(4)), int(m.group(5))
+    value, factor, change = int(m.group(2)), int(m.group(4)), int(m.group(5))
     result = int(m.group(6)[::-1])
     asked_amount = int(re.search(r"had (\d+)", row["question"]).group(1))
     # The factor the answer needs, from the value as written (a wrong value
@@ -90,17 +91,16 @@ def classify_factor(row, m):
     tag = f" (needs factor {needed:g})" if needed == int(needed) else " (needs no whole factor)"
     if row["parsed"] == row["gold"]:
         return "right" + tag
-    change = amount * factor
     if (value + change if m.group(3) == "+" else value - change) != result:
         return "arithmetic" + tag
-    if amount != asked_amount:
-        return "a wrong amount" + tag
     if factor != needed and needed > 1 and factor == 1:
         return "factor 1 where the path multiplies" + tag
     if factor != needed and needed == 1:
         return "a factor where the path does not multiply" + tag
     if factor != needed:
         return "another wrong factor" + tag
+    if change != asked_amount * factor:
+        return "a wrong product" + tag
     return "a wrong value" + tag
 
 

@@ -162,7 +162,7 @@ std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle&
     if (g.def[y]->op == Op::kMul) factor *= g.def[y]->operand;
   const int64_t change = q.amount * factor;
   const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
-  const std::string written = style.short_factors ? Num(q.amount) + "*" + Num(factor) : Num(change);
+  const std::string written = style.short_factors ? Num(factor) + ":" + Num(change) : Num(change);
   return g.Name(q.asked) + "=" + Num(g.value[q.asked]) + q.op + written + "~" + Reversed(v);
 }
 

@@ -339,8 +339,8 @@ void AddTrainCommands(CLI::App& cli, App& app) {
                 "with --short-from-notes, a sum or difference names each operand with its name token "
                 "(\"G=26+T=15~14\")");
   cmd->add_flag("--short-factors", c.mix.style.short_factors,
-                "with --short-from-notes, a hypothetical writes the asked amount times the factor on the "
-                "path (\"R=32-15*2~2\" for \"R=32-30~2\")");
+                "with --short-from-notes, a hypothetical writes the factor on the path, then the change "
+                "(\"R=32-2:30~2\" for \"R=32-30~2\")");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
