@@ -75,8 +75,10 @@ Status ValidateConfig(const TrainerConfig& c) {
   if (c.threads <= 0) return bad("threads must be positive");
   if (c.factor_op_tokens && !c.op_tokens) return bad("factor_op_tokens needs op_tokens");
   const lang::TraceStyle& style = c.mix.style;
-  if ((style.short_named_operands || style.short_factors) && !style.short_from_notes)
-    return bad("short_named_operands and short_factors need short_from_notes");
+  if (style.short_named_operands && !style.short_from_notes)
+    return bad("short_named_operands (--short-named-operands) needs short_from_notes (--short-from-notes)");
+  if (style.short_factors && !style.short_from_notes)
+    return bad("short_factors (--short-factors) needs short_from_notes (--short-from-notes)");
   if (c.pack_window < 1) return bad("pack_window must be at least 1");
   return Status::Ok();
 }
