@@ -1360,17 +1360,12 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
       longest[QueryKind::kValue], longest[QueryKind::kCombination], longest[QueryKind::kHypothetical], over);
 }
 
+std::string ShortFormName(const testing::TestParamInfo<ShortForm>& info) {
+  static constexpr const char* kNames[] = {"OpTokenOperands", "NamedOperands", "NamedOperandsAndFactors"};
+  return kNames[static_cast<int>(info.param)];
+}
+
 INSTANTIATE_TEST_SUITE_P(Forms, LangShortFromNotes,
                          testing::Values(ShortForm::kOpTokenOperands, ShortForm::kNamedOperands,
                                          ShortForm::kNamedOperandsAndFactors),
-                         [](const testing::TestParamInfo<ShortForm>& info) {
-                           switch (info.param) {
-                             case ShortForm::kOpTokenOperands:
-                               return "OpTokenOperands";
-                             case ShortForm::kNamedOperands:
-                               return "NamedOperands";
-                             case ShortForm::kNamedOperandsAndFactors:
-                               return "NamedOperandsAndFactors";
-                           }
-                           return "";
-                         });
+                         ShortFormName);
