@@ -234,6 +234,16 @@ struct TraceStyle {
   // last number is the change. At most 16 tokens; 5 of 2,750 held-out
   // hypotheticals take more than 14.
   bool short_factors = false;
+  // With short_from_notes, a hypothetical writes the path from the asked
+  // quantity up to the changed one in place of the factor, one op token per
+  // relation and each "*k" with its k: "R=32-C*2T+:30~2" for R=C*2, C=T+5.
+  // Each relation is then the copy after a one-token key that every lookup
+  // is, and the product reads the k's just written. Run 25 wrote the right
+  // factor for 70% of the hypotheticals one "*k" away but 35% of those two
+  // or more relations away: it could not walk a path it did not write.
+  // Excludes short_factors. About 1% of held-out hypotheticals take more
+  // than 15 tokens (a long path with a long change).
+  bool short_paths = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

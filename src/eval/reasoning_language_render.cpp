@@ -162,7 +162,17 @@ std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle&
     if (g.def[y]->op == Op::kMul) factor *= g.def[y]->operand;
   const int64_t change = q.amount * factor;
   const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
-  const std::string written = style.short_factors ? Num(factor) + ":" + Num(change) : Num(change);
+  std::string written = Num(change);
+  if (style.short_paths) {
+    std::string path;
+    for (int y = q.asked; y != q.other && !g.IsBase(y); y = g.def[y]->source) {
+      path += g.Name(g.def[y]->source) + OpChar(g.def[y]->op);
+      if (g.def[y]->op == Op::kMul) path += Num(g.def[y]->operand);
+    }
+    written = path + ":" + written;
+  } else if (style.short_factors) {
+    written = Num(factor) + ":" + written;
+  }
   return g.Name(q.asked) + "=" + Num(g.value[q.asked]) + q.op + written + "~" + Reversed(v);
 }
 
@@ -334,6 +344,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.short_from_notes, "short_from_notes");
   add(style.short_named_operands, "short_named_operands");
   add(style.short_factors, "short_factors");
+  add(style.short_paths, "short_paths");
   return out;
 }
 
@@ -356,6 +367,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.short_named_operands = true;
     } else if (flag == "short_factors") {
       style.short_factors = true;
+    } else if (flag == "short_paths") {
+      style.short_paths = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

@@ -341,6 +341,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--short-factors", c.mix.style.short_factors,
                 "with --short-from-notes, a hypothetical writes the factor on the path, then the change "
                 "(\"R=32-2:30~2\" for \"R=32-30~2\")");
+  cmd->add_flag("--short-paths", c.mix.style.short_paths,
+                "with --short-from-notes, a hypothetical writes the path up to the changed quantity, one op "
+                "token per relation and each *k with its k, then the change (\"R=32-C*2T+:30~2\")");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
