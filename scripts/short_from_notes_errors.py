@@ -16,7 +16,11 @@ out), another wrong change, else a wrong value. With --short-factors
 value and change as written), factor 1 where the path multiplies, a factor
 where it does not, another wrong factor, a change other than the asked
 amount times the factor, else a wrong value; each also counted by the
-factor the answer needs. Traces that
+factor the answer needs. With --short-paths (" R=32-C*2T+:30~2") the
+factor is the product of the k's the written path gives its "*k" relations,
+and the classes are those of --short-factors, with "a path" for "a factor"
+(the path itself needs the context, which the samples file does not hold:
+a path that multiplies as much as the right one is counted right). Traces that
 do not have the step's shape are "malformed". models/README.md quotes this
 output.
 """
@@ -30,6 +34,7 @@ COMBINATION = re.compile(r" ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+)")
 NAMED_COMBINATION = re.compile(r" ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+)")
 HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)~(\d+)")
 FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+):(\d+)~(\d+)")
+PATH_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])((?:[A-Z](?:[-+]|\*\d+))+):(\d+)~(\d+)")
 
 
 def kind_of(question):
@@ -43,7 +48,7 @@ def kind_of(question):
 def classify(row):
     question, text = row["question"], row["text"]
     kind = kind_of(question)
-    if row["parsed"] == row["gold"] and not FACTOR_HYPOTHETICAL.match(text):
+    if row["parsed"] == row["gold"] and not (FACTOR_HYPOTHETICAL.match(text) or PATH_HYPOTHETICAL.match(text)):
         return kind, "right"
     if kind == "value":
         return kind, "wrong"
@@ -65,7 +70,15 @@ def classify(row):
         return kind, "a wrong operand value"
     m = FACTOR_HYPOTHETICAL.match(text)
     if m:
-        return kind, classify_factor(row, m)
+        value, factor, change = (int(m.group(i)) for i in (2, 4, 5))
+        return kind, classify_factor(row, value, m.group(3), factor, change, m.group(6), "a factor")
+    m = PATH_HYPOTHETICAL.match(text)
+    if m:
+        factor = 1
+        for k in re.findall(r"\*(\d+)", m.group(4)):
+            factor *= int(k)
+        value, change = int(m.group(2)), int(m.group(5))
+        return kind, classify_factor(row, value, m.group(3), factor, change, m.group(6), "a path")
     m = HYPOTHETICAL.match(text)
     if not m:
         return kind, "malformed"
@@ -81,9 +94,8 @@ def classify(row):
     return kind, "a wrong value"
 
 
-def classify_factor(row, m):
-    value, factor, change = int(m.group(2)), int(m.group(4)), int(m.group(5))
-    result = int(m.group(6)[::-1])
+def classify_factor(row, value, op, factor, change, reversed_result, what):
+    result = int(reversed_result[::-1])
     asked_amount = int(re.search(r"had (\d+)", row["question"]).group(1))
     # The factor the answer needs, from the value as written (a wrong value
     # is its own class below).
@@ -91,14 +103,14 @@ def classify_factor(row, m):
     tag = f" (needs factor {needed:g})" if needed == int(needed) else " (needs no whole factor)"
     if row["parsed"] == row["gold"]:
         return "right" + tag
-    if (value + change if m.group(3) == "+" else value - change) != result:
+    if (value + change if op == "+" else value - change) != result:
         return "arithmetic" + tag
     if factor != needed and needed > 1 and factor == 1:
-        return "factor 1 where the path multiplies" + tag
+        return f"{what} that does not multiply where the right one does" + tag
     if factor != needed and needed == 1:
-        return "a factor where the path does not multiply" + tag
+        return f"{what} that multiplies where the right one does not" + tag
     if factor != needed:
-        return "another wrong factor" + tag
+        return f"{what} that multiplies by another factor" + tag
     if change != asked_amount * factor:
         return "a wrong product" + tag
     return "a wrong value" + tag

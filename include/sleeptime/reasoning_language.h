@@ -241,8 +241,9 @@ struct TraceStyle {
   // is, and the product reads the k's just written. Run 25 wrote the right
   // factor for 70% of the hypotheticals one "*k" away but 35% of those two
   // or more relations away: it could not walk a path it did not write.
-  // Excludes short_factors. About 1% of held-out hypotheticals take more
-  // than 15 tokens (a long path with a long change).
+  // Excludes short_factors. 194 of 2,750 held-out hypotheticals (7%) take
+  // more than the 15 tokens run 26's budget leaves the reasoning; run 26
+  // answers 5 of the 28 such among the first 300 problems' right.
   bool short_paths = false;
 };
 
