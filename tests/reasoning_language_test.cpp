@@ -1134,7 +1134,7 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (int bits = 0; bits < 256; ++bits) {
+  for (int bits = 0; bits < 512; ++bits) {
     const TraceStyle style{.value_lines = (bits & 1) != 0,
                            .reversed_results = (bits & 2) != 0,
                            .notes_every_fact = (bits & 4) != 0,
@@ -1142,7 +1142,8 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
                            .short_from_notes = (bits & 16) != 0,
                            .short_named_operands = (bits & 32) != 0,
                            .short_factors = (bits & 64) != 0,
-                           .short_paths = (bits & 128) != 0};
+                           .short_paths = (bits & 128) != 0,
+                           .compact_paths = (bits & 256) != 0};
     auto parsed = ParseTraceStyle(TraceStyleName(style));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(parsed->value_lines, style.value_lines);
@@ -1153,6 +1154,7 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
     EXPECT_EQ(parsed->short_named_operands, style.short_named_operands);
     EXPECT_EQ(parsed->short_factors, style.short_factors);
     EXPECT_EQ(parsed->short_paths, style.short_paths);
+    EXPECT_EQ(parsed->compact_paths, style.compact_paths);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
@@ -1277,31 +1279,44 @@ int DemoTokens(std::string_view text) {
 // writes "R=32-2:30~2": the product of the factors on the path, then the
 // same change, the asked amount times it (a few take 15 or 16 tokens); with
 // short_paths "R=32-C*2T+:30~2": each relation from R up to the changed
-// quantity as its op token, a "*k" with its k, then the same change.
-enum class ShortForm { kOpTokenOperands, kNamedOperands, kNamedOperandsAndFactors, kNamedOperandsAndPaths };
+// quantity as its op token, a "*k" with its k, then the same change; with
+// compact_paths "R=122V+T*2+6~821": the path without a last relation that
+// adds or subtracts, the sign between it and the change.
+enum class ShortForm {
+  kOpTokenOperands,
+  kNamedOperands,
+  kNamedOperandsAndFactors,
+  kNamedOperandsAndPaths,
+  kNamedOperandsAndCompactPaths
+};
 class LangShortFromNotes : public testing::TestWithParam<ShortForm> {};
 
 TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   const bool named = GetParam() != ShortForm::kOpTokenOperands;
   const bool factors = GetParam() == ShortForm::kNamedOperandsAndFactors;
-  const bool paths = GetParam() == ShortForm::kNamedOperandsAndPaths;
+  const bool compact = GetParam() == ShortForm::kNamedOperandsAndCompactPaths;
+  const bool paths = GetParam() == ShortForm::kNamedOperandsAndPaths || compact;
   const TraceStyle style{.value_lines = true,
                          .reversed_results = true,
                          .notes_every_fact = true,
                          .short_from_notes = true,
                          .short_named_operands = named,
                          .short_factors = factors,
-                         .short_paths = paths};
+                         .short_paths = paths,
+                         .compact_paths = compact};
   TraceStyle long_style = style;
   long_style.short_from_notes = false;
   long_style.short_named_operands = false;
   long_style.short_factors = false;
   long_style.short_paths = false;
+  long_style.compact_paths = false;
   static const std::regex kPlainCombination(R"( ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+))");
   static const std::regex kNamedCombination(R"( ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+))");
   static const std::regex kHypothetical(R"( ([A-Z])=(\d+)([-+])(\d+)~(\d+))");
   static const std::regex kFactorHypothetical(R"( ([A-Z])=(\d+)([-+])(\d+):(\d+)~(\d+))");
   static const std::regex kPathHypothetical(R"( ([A-Z])=(\d+)([-+])((?:[A-Z](?:[-+]|\*\d+))+):(\d+)~(\d+))");
+  static const std::regex kCompactPathHypothetical(
+      R"( ([A-Z])=(\d+)((?:[A-Z](?:[-+]|\*\d+))*)([-+])(\d+)~(\d+))");
   static const std::regex kHop(R"(([A-Z])([-+]|\*(\d+)))");
   int with_factor = 0;
   std::map<QueryKind, int> longest;
@@ -1344,13 +1359,16 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
         EXPECT_EQ(std::stoll(m[5].str()), q.amount * std::stoll(m[4].str())) << reasoning;
         with_factor += m[4].str() != "1";
       } else if (paths) {
-        ASSERT_TRUE(std::regex_match(reasoning, m, kPathHypothetical)) << reasoning;
+        ASSERT_TRUE(std::regex_match(reasoning, m, compact ? kCompactPathHypothetical : kPathHypothetical))
+            << reasoning;
+        const int sign = compact ? 4 : 3, at_path = compact ? 3 : 4;
         EXPECT_EQ(m[1].str(), p.names[q.asked]);
         EXPECT_EQ(std::stoll(m[2].str()), values[q.asked]);
-        EXPECT_EQ(m[3].str(), answer > values[q.asked] ? "+" : "-") << reasoning;
+        EXPECT_EQ(m[sign].str(), answer > values[q.asked] ? "+" : "-") << reasoning;
         EXPECT_EQ(std::stoll(m[5].str()), std::llabs(answer - values[q.asked])) << reasoning;
-        // Each hop is the relation that defines the quantity before it, ending at the changed one.
-        const std::string path = m[4].str();
+        // Each hop is the relation that defines the quantity before it, ending at the changed one (compact:
+        // or one relation short of it, when that last relation adds or subtracts).
+        const std::string path = m[at_path].str();
         int at = q.asked;
         int64_t factor = 1;
         for (std::sregex_iterator hop(path.begin(), path.end(), kHop), end; hop != end; ++hop) {
@@ -1365,6 +1383,14 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
             factor *= defines->operand;
           }
           at = defines->source;
+        }
+        if (compact && at != q.other) {
+          const auto last =
+              std::find_if(p.facts.begin(), p.facts.end(), [&](const Fact& f) { return f.target == at; });
+          ASSERT_NE(last, p.facts.end());
+          EXPECT_EQ(last->source, q.other) << reasoning;
+          EXPECT_NE(last->op, Op::kMul) << reasoning;
+          at = last->source;
         }
         EXPECT_EQ(at, q.other) << reasoning;
         EXPECT_EQ(std::stoll(m[5].str()), q.amount * factor) << reasoning;
@@ -1384,8 +1410,9 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   EXPECT_EQ(queries, 2000);
   EXPECT_LE(longest[QueryKind::kValue], 6);
   EXPECT_LE(longest[QueryKind::kCombination], 15);  // both operands and the sum of three digits
-  // A path takes a token per relation: 198 of these 2,000 queries take more than 14 (run 26's budget is 15).
-  EXPECT_LE(over, paths ? queries / 8 : queries / 100);
+  // A path takes a token per relation: 198 of these 2,000 queries take more than 14 (run 26's budget is
+  // 15), compact ones 80.
+  EXPECT_LE(over, compact ? queries / 16 : paths ? queries / 8 : queries / 100);
   EXPECT_LE(longest[QueryKind::kHypothetical], paths ? 20 : factors ? 16 : 14);
   // About half the hypotheticals pass a "*k" (run 23's held-out set: 72 of 142).
   if (factors || paths) {
@@ -1398,12 +1425,13 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
 
 std::string ShortFormName(const testing::TestParamInfo<ShortForm>& info) {
   static constexpr const char* kNames[] = {"OpTokenOperands", "NamedOperands", "NamedOperandsAndFactors",
-                                           "NamedOperandsAndPaths"};
+                                           "NamedOperandsAndPaths", "NamedOperandsAndCompactPaths"};
   return kNames[static_cast<int>(info.param)];
 }
 
 INSTANTIATE_TEST_SUITE_P(Forms, LangShortFromNotes,
                          testing::Values(ShortForm::kOpTokenOperands, ShortForm::kNamedOperands,
                                          ShortForm::kNamedOperandsAndFactors,
-                                         ShortForm::kNamedOperandsAndPaths),
+                                         ShortForm::kNamedOperandsAndPaths,
+                                         ShortForm::kNamedOperandsAndCompactPaths),
                          ShortFormName);

@@ -380,6 +380,7 @@ void ExpectExportedLogitsMatch(const TrainerConfig& config, const std::string& d
   EXPECT_EQ(parsed->short_named_operands, config.mix.style.short_named_operands);
   EXPECT_EQ(parsed->short_factors, config.mix.style.short_factors);
   EXPECT_EQ(parsed->short_paths, config.mix.style.short_paths);
+  EXPECT_EQ(parsed->compact_paths, config.mix.style.compact_paths);
   // And how many tokens its longest answer takes ("999" and the newline).
   char reserve[16];
   const int32_t r = llama_model_meta_val_str(model.get(), kAnswerReserveKey, reserve, sizeof(reserve));
@@ -573,7 +574,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK>");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCK?");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -586,8 +587,8 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   ASSERT_EQ(items, c.mix.arithmetic_items);
   // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
   // 1), value_lines, reversed_results, notes_every_fact, hypothetical_relations, short_from_notes,
-  // short_named_operands, short_factors and short_paths; the file ends with the examples waiting to be packed
-  // (u64 count 1, then problem and example, 2 x u64).
+  // short_named_operands, short_factors, short_paths and compact_paths; the file ends with the examples
+  // waiting to be packed (u64 count 1, then problem and example, 2 x u64).
   const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));
@@ -600,10 +601,12 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   ASSERT_EQ(bytes[window_at + 9], 0);
   ASSERT_EQ(bytes[window_at + 10], 0);
   ASSERT_EQ(bytes[window_at + 11], 0);
+  ASSERT_EQ(bytes[window_at + 12], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
-  for (char version : {'=', '<', ';', ':', '9', '8', '7', '6', '5', '4'}) {
+  for (char version : {'>', '=', '<', ';', ':', '9', '8', '7', '6', '5', '4'}) {
+    if (version == '>') bytes.erase(window_at + 12, 1);
     if (version == '=') bytes.erase(window_at + 11, 1);
     if (version == '<') bytes.erase(window_at + 10, 1);
     if (version == ';') bytes.erase(window_at + 9, 1);
@@ -627,7 +630,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
     EXPECT_TRUE((*resumed)->Weights() == first->Weights());
   }
 
-  bytes[7] = '?';  // a future version is refused, not misread
+  bytes[7] = '@';  // a future version is refused, not misread
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   auto future = Trainer::Resume(dir_ + "/ckpt", c.threads);
   EXPECT_FALSE(future.ok());
@@ -652,6 +655,15 @@ TEST_F(TrainerTest, ShortTraceOptionsNeedShortFromNotes) {
   auto made = Trainer::Create(c);
   ASSERT_FALSE(made.ok());
   EXPECT_NE(made.status().message().find("--short-paths"), std::string::npos);
+  // Compact paths shorten short_paths' form and mean nothing without it.
+  c.mix.style.short_factors = false;
+  c.mix.style.short_paths = false;
+  c.mix.style.compact_paths = true;
+  made = Trainer::Create(c);
+  ASSERT_FALSE(made.ok());
+  EXPECT_NE(made.status().message().find("--compact-paths"), std::string::npos);
+  c.mix.style.short_paths = true;
+  EXPECT_TRUE(Trainer::Create(c).ok());
 }
 
 TEST_F(TrainerTest, CorruptCheckpointIsRejected) {

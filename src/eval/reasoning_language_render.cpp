@@ -162,18 +162,23 @@ std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle&
     if (g.def[y]->op == Op::kMul) factor *= g.def[y]->operand;
   const int64_t change = q.amount * factor;
   const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
-  std::string written = Num(change);
+  const std::string head = g.Name(q.asked) + "=" + Num(g.value[q.asked]);
+  const std::string tail = Num(change) + "~" + Reversed(v);
   if (style.short_paths) {
     std::string path;
     for (int y = q.asked; y != q.other && !g.IsBase(y); y = g.def[y]->source) {
+      const bool mul = g.def[y]->op == Op::kMul;
+      // Compact: the last relation's source is the changed quantity the
+      // question names, so only its k says anything.
+      if (style.compact_paths && !mul && g.def[y]->source == q.other) break;
       path += g.Name(g.def[y]->source) + OpChar(g.def[y]->op);
-      if (g.def[y]->op == Op::kMul) path += Num(g.def[y]->operand);
+      if (mul) path += Num(g.def[y]->operand);
     }
-    written = path + ":" + written;
-  } else if (style.short_factors) {
-    written = Num(factor) + ":" + written;
+    if (style.compact_paths) return head + path + q.op + tail;
+    return head + q.op + path + ":" + tail;
   }
-  return g.Name(q.asked) + "=" + Num(g.value[q.asked]) + q.op + written + "~" + Reversed(v);
+  if (style.short_factors) return head + q.op + Num(factor) + ":" + tail;
+  return head + q.op + tail;
 }
 
 Tracer Trace(const Graph& g, const Query& q, bool with_notes, const TraceStyle& style) {
@@ -345,6 +350,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.short_named_operands, "short_named_operands");
   add(style.short_factors, "short_factors");
   add(style.short_paths, "short_paths");
+  add(style.compact_paths, "compact_paths");
   return out;
 }
 
@@ -369,6 +375,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.short_factors = true;
     } else if (flag == "short_paths") {
       style.short_paths = true;
+    } else if (flag == "compact_paths") {
+      style.compact_paths = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

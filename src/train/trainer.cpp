@@ -41,10 +41,10 @@ constexpr float kRopeFreqBase = 10000.0f;
 // and no list of examples waiting to be packed, 4 to 7 no value lines, 4 to 8
 // no reversed results and no notes_every_fact, 4 to 9 no
 // hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
-// short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths;
-// version 10 is ':', the byte after '9', 11 is ';', 12 is '<', 13 is '=' and
-// 14 is '>').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '>'};
+// short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths,
+// 4 to 14 no compact_paths; version 10 is ':', the byte after '9', 11 is
+// ';', 12 is '<', 13 is '=', 14 is '>' and 15 is '?').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '?'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -82,6 +82,8 @@ Status ValidateConfig(const TrainerConfig& c) {
     return bad("short_factors (--short-factors) needs short_from_notes (--short-from-notes)");
   if (style.short_paths && !style.short_from_notes)
     return bad("short_paths (--short-paths) needs short_from_notes (--short-from-notes)");
+  if (style.compact_paths && !style.short_paths)
+    return bad("compact_paths (--compact-paths) needs short_paths (--short-paths)");
   if (style.short_paths && style.short_factors)
     return bad(
         "short_paths (--short-paths) writes the path in place of short_factors' factor (--short-factors): "
@@ -166,6 +168,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '<') io(m.style.short_named_operands);
   if (version >= '=') io(m.style.short_factors);
   if (version >= '>') io(m.style.short_paths);
+  if (version >= '?') io(m.style.compact_paths);
 }
 
 template <typename T>

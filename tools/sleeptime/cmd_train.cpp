@@ -309,6 +309,10 @@ void AddTrainCommands(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--curriculum-depth", c.curriculum_max_depth, "dependency depth in the curriculum")
       ->capture_default_str();
+  cmd->add_option("--notes-rate", c.mix.notes_rate,
+                  "answer examples whose prompt holds notes (the rest reason from the raw context)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--lookup-rate", c.mix.lookup_rate,
                   "chance that a problem also yields a lookup drill (context, then \"C=\" -> \"B*2.\")")
       ->capture_default_str();
@@ -344,6 +348,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--short-paths", c.mix.style.short_paths,
                 "with --short-from-notes, a hypothetical writes the path up to the changed quantity, one op "
                 "token per relation and each *k with its k, then the change (\"R=32-C*2T+:30~2\")");
+  cmd->add_flag("--compact-paths", c.mix.style.compact_paths,
+                "with --short-paths, the path leaves out a last relation that adds or subtracts and the sign "
+                "separates it from the change (\"R=122V+T*2+6~821\")");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
