@@ -20,7 +20,8 @@ factor the answer needs. With --short-paths (" R=32-C*2T+:30~2") the
 factor is the product of the k's the written path gives its "*k" relations,
 and the classes are those of --short-factors, with "a path" for "a factor"
 (the path itself needs the context, which the samples file does not hold:
-a path that multiplies as much as the right one is counted right). Traces that
+a path that multiplies as much as the right one is counted right); with
+--compact-paths too (" R=122V+T*2+6~821") the same. Traces that
 do not have the step's shape are "malformed". models/README.md quotes this
 output.
 """
@@ -35,6 +36,8 @@ NAMED_COMBINATION = re.compile(r" ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+)")
 HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+)~(\d+)")
 FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])(\d+):(\d+)~(\d+)")
 PATH_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([-+])((?:[A-Z](?:[-+]|\*\d+))+):(\d+)~(\d+)")
+# --compact-paths: " R=122V+T*2+6~821", rewritten to the form above.
+COMPACT_PATH_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)((?:[A-Z](?:[-+]|\*\d+))+)([-+])(\d+)~(\d+)")
 
 
 def kind_of(question):
@@ -48,6 +51,10 @@ def kind_of(question):
 def classify(row):
     question, text = row["question"], row["text"]
     kind = kind_of(question)
+    compact = COMPACT_PATH_HYPOTHETICAL.match(text)
+    if compact:
+        name, value, path, op, change, result = compact.groups()
+        text = f" {name}={value}{op}{path}:{change}~{result}"
     if row["parsed"] == row["gold"] and not (FACTOR_HYPOTHETICAL.match(text) or PATH_HYPOTHETICAL.match(text)):
         return kind, "right"
     if kind == "value":

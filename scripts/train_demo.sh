@@ -5,16 +5,17 @@
 #
 # Stage 1 learns the reasoning language with the long traces (curriculum of small problems first);
 # stage 2 fine-tunes those weights with the short traces from notes (`--short-from-notes`), which a
-# run from scratch did not learn (models/README.md, runs 18-25). Both stages checkpoint every 5 minutes
-# under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo25); run the same command again after an
+# run from scratch did not learn (models/README.md, runs 18-30). Both stages checkpoint every 5 minutes
+# under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo30); run the same command again after an
 # interruption and each stage resumes where it stopped (a finished stage only re-exports its file).
-# Measured on 2 cores: 3,000 + 2,200 steps, 104-107 minutes. Nothing else should share the cores:
+# Measured on 2 cores: 3,000 + 2,400 steps, 116.4 minutes (66 + 50.4; the same 2,400 steps of stage 2
+# took 42.5 to 53.6 min from run to run on this machine). Nothing else should share the cores:
 # ggml's threads wait for each other every step, so any other load slows training a lot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${1:-models/sleeptime-demo.gguf}
-work=${SLEEPTIME_TRAIN_DIR:-/tmp/sleeptime-train/demo25}
+work=${SLEEPTIME_TRAIN_DIR:-/tmp/sleeptime-train/demo30}
 bin=${SLEEPTIME_BIN:-build/sleeptime}
 [[ -x $bin ]] || { echo "train_demo: $bin not found; run 'make build' first" >&2; exit 1; }
 
@@ -28,9 +29,9 @@ echo "== stage 1 of 2: the language, long traces (3,000 steps)"
   --tokens 12288000 --lr 1e-3 --warmup 50 --eval-minutes 10 \
   --curriculum-problems 4000 --curriculum-facts 4 --curriculum-depth 2 --curriculum-lookup-rate 1.0
 
-echo "== stage 2 of 2: short traces from notes (2,200 steps from stage 1's weights)"
+echo "== stage 2 of 2: short traces from notes (2,400 steps from stage 1's weights)"
 "$bin" train-demo "${common[@]}" --seed 20 --out "$out" --checkpoint-dir "$work/short" \
-  --init-from "$work/base" --short-from-notes --short-named-operands --short-factors \
-  --tokens 9011200 --lr 3e-4 --warmup 20 --eval-minutes 100 --curriculum-problems 0
+  --init-from "$work/base" --short-from-notes --short-named-operands --short-paths --compact-paths \
+  --tokens 9830400 --lr 3e-4 --warmup 20 --eval-minutes 100 --curriculum-problems 0
 
 sha256sum "$out"
