@@ -910,6 +910,76 @@ TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
   EXPECT_STREQ(FormatName(Format::kLookup), "lookup");
 }
 
+TEST(LangTraining, HypotheticalDrillsAnswerFromNotesLongPathsWithAFactorFirst) {
+  MixOptions plain;
+  plain.queries_per_example = 4;
+  plain.lookup_rate = 0.5;
+  plain.style.value_lines = plain.style.reversed_results = plain.style.notes_every_fact = true;
+  plain.style.short_from_notes = plain.style.short_named_operands = true;
+  plain.style.short_paths = plain.style.compact_paths = true;
+  MixOptions drills = plain;
+  drills.hypothetical_drill_rate = 1.0;
+  int queries = 0, hard_queries = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    Problem p;
+    TrainingExample e;
+    ASSERT_NO_FATAL_FAILURE(RenderDrill(seed, plain, drills, Format::kReasoned, &p, &e));
+    EXPECT_EQ(e.notes_samples, 1);
+    EXPECT_EQ(e.kind, QueryKind::kHypothetical);
+    const std::string head = RenderContext(p) + "\n" + kNotesMarker;
+    ASSERT_TRUE(e.prompt.starts_with(head)) << e.prompt;
+    const size_t question_at = e.prompt.find(std::string("\n") + kQuestionMarker);
+    ASSERT_NE(question_at, std::string::npos);
+    EXPECT_EQ(e.prompt.find('\n', head.size()), question_at);  // one notes line
+    std::vector<std::pair<std::string, std::string>> parts = {{e.prompt.substr(question_at + 1), e.completion}};
+    for (const TrainingFollowup& f : e.followups) parts.emplace_back(f.prompt, f.completion);
+    bool easy_seen = false;
+    for (const auto& [prompt, completion] : parts) {
+      // "Q: If Z had N more, how many would Y have?", checked against the structured facts.
+      char changed[8] = {}, asked[8] = {}, more[8] = {};
+      long long amount = 0;
+      ASSERT_EQ(std::sscanf(prompt.c_str(), "Q: If %7s had %lld %7[a-z], how many would %7s have?", changed, &amount,
+                            more, asked),
+                4)
+          << prompt;
+      Query q;
+      q.kind = QueryKind::kHypothetical;
+      q.op = std::string(more) == "more" ? '+' : '-';
+      q.amount = amount;
+      for (size_t i = 0; i < p.names.size(); ++i) {
+        if (p.names[i] == changed) q.other = static_cast<int>(i);
+        if (p.names[i] == asked) q.asked = static_cast<int>(i);
+      }
+      auto want = EvaluateQuery(p, q);
+      ASSERT_TRUE(want.ok()) << prompt;
+      EXPECT_EQ(ParseAnswer(completion), *want) << prompt << completion;
+      ASSERT_TRUE(CompleteQuery(p, &q).ok());
+      EXPECT_EQ(completion, RenderAnswerCompletion(p, q, true, plain.style));
+      // Relations from asked up to the changed quantity, and whether one multiplies.
+      int relations = 0;
+      bool mul = false;
+      for (int y = q.asked; y != q.other; ++relations) {
+        const Fact* def = nullptr;
+        for (const Fact& f : p.facts)
+          if (f.target == y) def = &f;
+        ASSERT_TRUE(def != nullptr && def->op != Op::kBase) << prompt;  // changed is a proper ancestor
+        mul = mul || def->op == Op::kMul;
+        y = def->source;
+      }
+      const bool hard = relations >= 2 && mul;
+      EXPECT_FALSE(hard && easy_seen) << prompt;
+      easy_seen = easy_seen || !hard;
+      ++queries;
+      hard_queries += hard;
+    }
+    size_t bytes = e.prompt.size() + e.completion.size();
+    for (const TrainingFollowup& f : e.followups) bytes += f.prompt.size() + f.completion.size();
+    EXPECT_LE(bytes, drills.max_bytes);
+  }
+  EXPECT_GT(queries, 200 * 4);  // several per drill
+  EXPECT_GT(hard_queries, queries / 8);
+}
+
 TEST(LangTraining, ArithmeticDrillsComputeRightAndLeaveOtherDrawsAlone) {
   MixOptions plain;
   plain.queries_per_example = 4;

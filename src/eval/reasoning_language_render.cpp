@@ -2,6 +2,7 @@
 // the training-example mix. See include/sleeptime/reasoning_language.h for
 // the layout.
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -300,6 +301,59 @@ TrainingExample RenderArithmeticDrill(Rng& rng, int items) {
   e.completion = calcs.front().completion;
   e.followups.assign(calcs.begin() + 1, calcs.end());
   e.steps = items;
+  return e;
+}
+
+// MixOptions::hypothetical_drill_rate: one notes sample, then hypotheticals
+// only, answered from the notes. Pairs two or more relations apart with a
+// "*k" among them come first, as many as fit.
+std::optional<TrainingExample> RenderHypotheticalDrill(const Problem& problem, Rng& rng, const MixOptions& mix) {
+  const Graph g(problem);
+  if (!g.ok) return std::nullopt;
+  std::vector<Query> hard, easy;
+  for (int asked = 0; asked < static_cast<int>(g.def.size()); ++asked) {
+    int relations = 0;
+    bool mul = false;
+    for (int y = asked; !g.IsBase(y); y = g.def[y]->source) {
+      ++relations;
+      mul = mul || g.def[y]->op == Op::kMul;
+      Query q;
+      q.kind = QueryKind::kHypothetical;
+      q.asked = asked;
+      q.other = g.def[y]->source;
+      q.op = rng.Chance(0.5) ? '+' : '-';
+      q.amount = rng.Range(1, 20);
+      if (!CompleteQuery(problem, &q).ok()) continue;
+      (relations >= 2 && mul ? hard : easy).push_back(std::move(q));
+    }
+  }
+  auto shuffle = [&rng](std::vector<Query>& v) {
+    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.Below(i)]);
+  };
+  shuffle(hard);
+  shuffle(easy);
+  hard.insert(hard.end(), easy.begin(), easy.end());
+  if (hard.empty()) return std::nullopt;
+
+  NotesOptions o;
+  o.anticipated = static_cast<int>(rng.Below(std::max(mix.max_anticipated, 0) + 1));
+  o.seed = rng.Next();
+  o.style = mix.style;
+  const std::string notes = RenderNotes(problem, o);
+  TrainingExample e;
+  e.format = Format::kReasoned;
+  e.notes_samples = 1;
+  e.kind = QueryKind::kHypothetical;
+  e.answer = hard.front().answer;
+  e.steps = hard.front().steps_with_notes;
+  e.prompt = RenderAnswerPrefix(problem, std::span<const std::string>(&notes, 1)) + RenderQuestion(hard.front());
+  e.completion = RenderAnswerCompletion(problem, hard.front(), true, mix.style);
+  if (ExampleBytes(e) > mix.max_bytes) return std::nullopt;
+  for (size_t i = 1; i < hard.size(); ++i) {
+    TrainingFollowup f{RenderQuestion(hard[i]), RenderAnswerCompletion(problem, hard[i], true, mix.style)};
+    if (ExampleBytes(e) + f.prompt.size() + f.completion.size() > mix.max_bytes) break;
+    e.followups.push_back(std::move(f));
+  }
   return e;
 }
 
@@ -624,6 +678,12 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
   if (mix.arithmetic_rate > 0 && calc_rng.Chance(mix.arithmetic_rate)) {
     out.push_back(RenderArithmeticDrill(calc_rng, std::max(mix.arithmetic_items, 1)));
     if (ExampleBytes(out.back()) > mix.max_bytes) out.pop_back();
+  }
+
+  // Its own stream too, so that hypothetical_drill_rate = 0 changes nothing above.
+  Rng hyp_rng(rng.Next() ^ 0x4859504f44524c4cULL);
+  if (mix.hypothetical_drill_rate > 0 && hyp_rng.Chance(mix.hypothetical_drill_rate)) {
+    if (auto drill = RenderHypotheticalDrill(problem, hyp_rng, mix)) out.push_back(std::move(*drill));
   }
   return out;
 }

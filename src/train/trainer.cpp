@@ -42,9 +42,10 @@ constexpr float kRopeFreqBase = 10000.0f;
 // no reversed results and no notes_every_fact, 4 to 9 no
 // hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
 // short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths,
-// 4 to 14 no compact_paths; version 10 is ':', the byte after '9', 11 is
-// ';', 12 is '<', 13 is '=', 14 is '>' and 15 is '?').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '?'};
+// 4 to 14 no compact_paths, 4 to 15 no hypothetical drills; version 10 is
+// ':', the byte after '9', 11 is ';', 12 is '<', 13 is '=', 14 is '>', 15 is
+// '?' and 16 is '@').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '@'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -169,6 +170,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '=') io(m.style.short_factors);
   if (version >= '>') io(m.style.short_paths);
   if (version >= '?') io(m.style.compact_paths);
+  if (version >= '@') io(m.hypothetical_drill_rate);
 }
 
 template <typename T>

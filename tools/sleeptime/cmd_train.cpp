@@ -322,6 +322,11 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_option("--arithmetic-rate", c.mix.arithmetic_rate,
                   "chance that a problem also yields an arithmetic drill (\"CALC: 168+7=\" -> \"175.\")")
       ->capture_default_str();
+  cmd->add_option("--hypothetical-drill-rate", c.mix.hypothetical_drill_rate,
+                  "chance that a problem also yields a hypothetical drill (notes, then only hypotheticals "
+                  "answered from them, the longest paths with a *k first)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--arithmetic-items", c.mix.arithmetic_items, "computations per arithmetic drill")
       ->capture_default_str();
   cmd->add_flag("--value-lines", c.mix.style.value_lines,
