@@ -910,7 +910,7 @@ TEST(LangTraining, LookupDrillsCopyEachFactOfTheContext) {
   EXPECT_STREQ(FormatName(Format::kLookup), "lookup");
 }
 
-TEST(LangTraining, HypotheticalDrillsAnswerFromNotesLongPathsWithAFactorFirst) {
+TEST(LangTraining, HypotheticalDrillsAnswerFromNotesEveryPairInRandomOrder) {
   MixOptions plain;
   plain.queries_per_example = 4;
   plain.lookup_rate = 0.5;
@@ -919,7 +919,7 @@ TEST(LangTraining, HypotheticalDrillsAnswerFromNotesLongPathsWithAFactorFirst) {
   plain.style.short_paths = plain.style.compact_paths = true;
   MixOptions drills = plain;
   drills.hypothetical_drill_rate = 1.0;
-  int queries = 0, hard_queries = 0;
+  int queries = 0, hard_queries = 0, first_hard = 0;
   for (uint64_t seed = 0; seed < 200; ++seed) {
     Problem p;
     TrainingExample e;
@@ -931,15 +931,15 @@ TEST(LangTraining, HypotheticalDrillsAnswerFromNotesLongPathsWithAFactorFirst) {
     const size_t question_at = e.prompt.find(std::string("\n") + kQuestionMarker);
     ASSERT_NE(question_at, std::string::npos);
     EXPECT_EQ(e.prompt.find('\n', head.size()), question_at);  // one notes line
-    std::vector<std::pair<std::string, std::string>> parts = {{e.prompt.substr(question_at + 1), e.completion}};
+    std::vector<std::pair<std::string, std::string>> parts = {
+        {e.prompt.substr(question_at + 1), e.completion}};
     for (const TrainingFollowup& f : e.followups) parts.emplace_back(f.prompt, f.completion);
-    bool easy_seen = false;
     for (const auto& [prompt, completion] : parts) {
       // "Q: If Z had N more, how many would Y have?", checked against the structured facts.
       char changed[8] = {}, asked[8] = {}, more[8] = {};
       long long amount = 0;
-      ASSERT_EQ(std::sscanf(prompt.c_str(), "Q: If %7s had %lld %7[a-z], how many would %7s have?", changed, &amount,
-                            more, asked),
+      ASSERT_EQ(std::sscanf(prompt.c_str(), "Q: If %7s had %lld %7[a-z], how many would %7s have?", changed,
+                            &amount, more, asked),
                 4)
           << prompt;
       Query q;
@@ -966,18 +966,18 @@ TEST(LangTraining, HypotheticalDrillsAnswerFromNotesLongPathsWithAFactorFirst) {
         mul = mul || def->op == Op::kMul;
         y = def->source;
       }
-      const bool hard = relations >= 2 && mul;
-      EXPECT_FALSE(hard && easy_seen) << prompt;
-      easy_seen = easy_seen || !hard;
       ++queries;
-      hard_queries += hard;
+      hard_queries += relations >= 2 && mul;
+      first_hard += relations >= 2 && mul && prompt == parts.front().first;
     }
     size_t bytes = e.prompt.size() + e.completion.size();
     for (const TrainingFollowup& f : e.followups) bytes += f.prompt.size() + f.completion.size();
     EXPECT_LE(bytes, drills.max_bytes);
   }
   EXPECT_GT(queries, 200 * 4);  // several per drill
-  EXPECT_GT(hard_queries, queries / 8);
+  // Paths of two or more relations with a "*k" come in their share, not first.
+  EXPECT_GT(hard_queries, queries / 10);
+  EXPECT_LT(first_hard, 200 / 2);
 }
 
 TEST(LangTraining, ArithmeticDrillsComputeRightAndLeaveOtherDrawsAlone) {

@@ -588,7 +588,8 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
   // 1), value_lines, reversed_results, notes_every_fact, hypothetical_relations, short_from_notes,
   // short_named_operands, short_factors, short_paths, compact_paths and hypothetical_drill_rate (f64
-  // 0.0); the file ends with the examples waiting to be packed (u64 count 1, then problem and example, 2 x u64).
+  // 0.0); the file ends with the examples waiting to be packed (u64 count 1, then problem and example, 2 x
+  // u64).
   const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));

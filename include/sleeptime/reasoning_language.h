@@ -352,13 +352,16 @@ struct MixOptions {
       0.0;                    // chance that a problem also yields an arithmetic drill (Format::kArithmetic)
   int arithmetic_items = 16;  // computations in an arithmetic drill
   // Chance that a problem also yields a hypothetical drill: one notes
-  // sample, then only hypotheticals answered from it, those whose path holds
-  // two or more relations with a "*k" first, as many as max_bytes allows.
-  // Run 30 answered 92% of the hypotheticals from notes one "*k" away right
-  // but 38% of those further; the mix gave it ~0.4 hypotheticals from notes
-  // per problem, few of them that far.
+  // sample, then only hypotheticals answered from it, every pair of a
+  // derived quantity and an ancestor in random order, as many as max_bytes
+  // allows. The mix gives ~0.4 hypotheticals from notes per problem, and run
+  // 30 answered 38% of those two or more relations with a "*k" apart right.
+  // Run 31 put those pairs first: they went 27% -> 46% right on 100
+  // problems, but one relation without a "*k" 89% -> 57%, as it now
+  // multiplied where nothing does. Run 32, in this random order, learnt
+  // the long paths no better than run 30 (models/README.md).
   double hypothetical_drill_rate = 0.0;
-  TraceStyle style;           // how reasoning and notes are written
+  TraceStyle style;  // how reasoning and notes are written
 };
 
 // Examples from one problem: optionally one sleep example, then answer

@@ -305,35 +305,26 @@ TrainingExample RenderArithmeticDrill(Rng& rng, int items) {
 }
 
 // MixOptions::hypothetical_drill_rate: one notes sample, then hypotheticals
-// only, answered from the notes. Pairs two or more relations apart with a
-// "*k" among them come first, as many as fit.
-std::optional<TrainingExample> RenderHypotheticalDrill(const Problem& problem, Rng& rng, const MixOptions& mix) {
+// only, answered from the notes: every pair of a derived quantity and one of
+// its ancestors, in random order, as many as fit.
+std::optional<TrainingExample> RenderHypotheticalDrill(const Problem& problem, Rng& rng,
+                                                       const MixOptions& mix) {
   const Graph g(problem);
   if (!g.ok) return std::nullopt;
-  std::vector<Query> hard, easy;
+  std::vector<Query> queries;
   for (int asked = 0; asked < static_cast<int>(g.def.size()); ++asked) {
-    int relations = 0;
-    bool mul = false;
     for (int y = asked; !g.IsBase(y); y = g.def[y]->source) {
-      ++relations;
-      mul = mul || g.def[y]->op == Op::kMul;
       Query q;
       q.kind = QueryKind::kHypothetical;
       q.asked = asked;
       q.other = g.def[y]->source;
       q.op = rng.Chance(0.5) ? '+' : '-';
       q.amount = rng.Range(1, 20);
-      if (!CompleteQuery(problem, &q).ok()) continue;
-      (relations >= 2 && mul ? hard : easy).push_back(std::move(q));
+      if (CompleteQuery(problem, &q).ok()) queries.push_back(std::move(q));
     }
   }
-  auto shuffle = [&rng](std::vector<Query>& v) {
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[rng.Below(i)]);
-  };
-  shuffle(hard);
-  shuffle(easy);
-  hard.insert(hard.end(), easy.begin(), easy.end());
-  if (hard.empty()) return std::nullopt;
+  for (size_t i = queries.size(); i > 1; --i) std::swap(queries[i - 1], queries[rng.Below(i)]);
+  if (queries.empty()) return std::nullopt;
 
   NotesOptions o;
   o.anticipated = static_cast<int>(rng.Below(std::max(mix.max_anticipated, 0) + 1));
@@ -344,13 +335,15 @@ std::optional<TrainingExample> RenderHypotheticalDrill(const Problem& problem, R
   e.format = Format::kReasoned;
   e.notes_samples = 1;
   e.kind = QueryKind::kHypothetical;
-  e.answer = hard.front().answer;
-  e.steps = hard.front().steps_with_notes;
-  e.prompt = RenderAnswerPrefix(problem, std::span<const std::string>(&notes, 1)) + RenderQuestion(hard.front());
-  e.completion = RenderAnswerCompletion(problem, hard.front(), true, mix.style);
+  e.answer = queries.front().answer;
+  e.steps = queries.front().steps_with_notes;
+  e.prompt =
+      RenderAnswerPrefix(problem, std::span<const std::string>(&notes, 1)) + RenderQuestion(queries.front());
+  e.completion = RenderAnswerCompletion(problem, queries.front(), true, mix.style);
   if (ExampleBytes(e) > mix.max_bytes) return std::nullopt;
-  for (size_t i = 1; i < hard.size(); ++i) {
-    TrainingFollowup f{RenderQuestion(hard[i]), RenderAnswerCompletion(problem, hard[i], true, mix.style)};
+  for (size_t i = 1; i < queries.size(); ++i) {
+    TrainingFollowup f{RenderQuestion(queries[i]),
+                       RenderAnswerCompletion(problem, queries[i], true, mix.style)};
     if (ExampleBytes(e) + f.prompt.size() + f.completion.size() > mix.max_bytes) break;
     e.followups.push_back(std::move(f));
   }
