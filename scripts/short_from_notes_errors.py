@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What goes wrong in answers from notes written in the short style.
 
-Usage: scripts/short_from_notes_errors.py SAMPLES_JSONL
+Usage: scripts/short_from_notes_errors.py [--notes-factors] SAMPLES_JSONL
 
 SAMPLES_JSONL is the file `eval-demo --samples` writes for a model trained
 with `--short-from-notes`. Each wrong answer from notes is put in the first
@@ -21,7 +21,10 @@ factor is the product of the k's the written path gives its "*k" relations,
 and the classes are those of --short-factors, with "a path" for "a factor"
 (the path itself needs the context, which the samples file does not hold:
 a path that multiplies as much as the right one is counted right); with
---compact-paths too (" R=122V+T*2+6~821") the same. Traces that
+--compact-paths too (" R=122V+T*2+6~821") the same. With --notes-factors
+(" T=239R*6+42~182", the factor read from the notes' line for T) a factor
+named for a quantity other than the one the question changes comes first,
+then the classes of --short-factors. Traces that
 do not have the step's shape are "malformed". models/README.md quotes this
 output.
 """
@@ -48,9 +51,19 @@ def kind_of(question):
     return "combination"
 
 
-def classify(row):
+NOTES_FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([A-Z])\*(\d+)([-+])(\d+)~(\d+)")
+
+
+def classify(row, notes_factors=False):
     question, text = row["question"], row["text"]
     kind = kind_of(question)
+    factor_step = NOTES_FACTOR_HYPOTHETICAL.match(text) if notes_factors and kind == "hypothetical" else None
+    if factor_step:
+        _, value, changed, factor, op, change, result = factor_step.groups()
+        if row["parsed"] != row["gold"] and changed != re.search(r"If ([A-Z]) had", question).group(1):
+            return kind, "the factor of a quantity the question does not change"
+        tag = classify_factor(row, int(value), op, int(factor), int(change), result, "a factor")
+        return kind, tag
     compact = COMPACT_PATH_HYPOTHETICAL.match(text)
     if compact:
         name, value, path, op, change, result = compact.groups()
@@ -124,14 +137,17 @@ def classify_factor(row, value, op, factor, change, reversed_result, what):
 
 
 def main():
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    notes_factors = "--notes-factors" in args
+    args = [a for a in args if a != "--notes-factors"]
+    if len(args) != 1:
         sys.exit(__doc__)
     counts = collections.Counter()
-    with open(sys.argv[1], encoding="utf-8") as f:
+    with open(args[0], encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
             if row["mode"] == "notes":
-                counts[classify(row)] += 1
+                counts[classify(row, notes_factors)] += 1
     for kind in ("value", "combination", "hypothetical"):
         total = sum(n for (k, _), n in counts.items() if k == kind)
         print(f"{kind}: {total} queries")

@@ -1204,7 +1204,7 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (int bits = 0; bits < 512; ++bits) {
+  for (int bits = 0; bits < 2048; ++bits) {
     const TraceStyle style{.value_lines = (bits & 1) != 0,
                            .reversed_results = (bits & 2) != 0,
                            .notes_every_fact = (bits & 4) != 0,
@@ -1213,7 +1213,9 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
                            .short_named_operands = (bits & 32) != 0,
                            .short_factors = (bits & 64) != 0,
                            .short_paths = (bits & 128) != 0,
-                           .compact_paths = (bits & 256) != 0};
+                           .compact_paths = (bits & 256) != 0,
+                           .notes_factors = (bits & 512) != 0,
+                           .factor_block = (bits & 1024) != 0};
     auto parsed = ParseTraceStyle(TraceStyleName(style));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(parsed->value_lines, style.value_lines);
@@ -1225,6 +1227,8 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
     EXPECT_EQ(parsed->short_factors, style.short_factors);
     EXPECT_EQ(parsed->short_paths, style.short_paths);
     EXPECT_EQ(parsed->compact_paths, style.compact_paths);
+    EXPECT_EQ(parsed->notes_factors, style.notes_factors);
+    EXPECT_EQ(parsed->factor_block, style.factor_block);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
@@ -1357,7 +1361,8 @@ enum class ShortForm {
   kNamedOperands,
   kNamedOperandsAndFactors,
   kNamedOperandsAndPaths,
-  kNamedOperandsAndCompactPaths
+  kNamedOperandsAndCompactPaths,
+  kNamedOperandsAndNotesFactors
 };
 class LangShortFromNotes : public testing::TestWithParam<ShortForm> {};
 
@@ -1366,6 +1371,7 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   const bool factors = GetParam() == ShortForm::kNamedOperandsAndFactors;
   const bool compact = GetParam() == ShortForm::kNamedOperandsAndCompactPaths;
   const bool paths = GetParam() == ShortForm::kNamedOperandsAndPaths || compact;
+  const bool notes_factors = GetParam() == ShortForm::kNamedOperandsAndNotesFactors;
   const TraceStyle style{.value_lines = true,
                          .reversed_results = true,
                          .notes_every_fact = true,
@@ -1373,13 +1379,16 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
                          .short_named_operands = named,
                          .short_factors = factors,
                          .short_paths = paths,
-                         .compact_paths = compact};
+                         .compact_paths = compact,
+                         .notes_factors = notes_factors};
   TraceStyle long_style = style;
   long_style.short_from_notes = false;
   long_style.short_named_operands = false;
   long_style.short_factors = false;
   long_style.short_paths = false;
   long_style.compact_paths = false;
+  long_style.notes_factors = false;
+  static const std::regex kNotesFactorHypothetical(R"( ([A-Z])=(\d+)([A-Z])\*(\d+)([-+])(\d+)~(\d+))");
   static const std::regex kPlainCombination(R"( ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+))");
   static const std::regex kNamedCombination(R"( ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+))");
   static const std::regex kHypothetical(R"( ([A-Z])=(\d+)([-+])(\d+)~(\d+))");
@@ -1396,9 +1405,11 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
     const std::vector<int64_t> values = *Evaluate(p);
     for (const Query& q : p.queries) {
       ++queries;
-      EXPECT_EQ(RenderReasoning(p, q, false, style), RenderReasoning(p, q, false, long_style));
       const std::string reasoning = RenderReasoning(p, q, true, style);
       EXPECT_EQ(ParseAnswer(RenderAnswerCompletion(p, q, true, style)), q.answer);
+      if (!notes_factors) {
+        EXPECT_EQ(RenderReasoning(p, q, false, style), RenderReasoning(p, q, false, long_style));
+      }
       longest[q.kind] = std::max(longest[q.kind], DemoTokens(reasoning));
       over += DemoTokens(reasoning) > 14;
       if (q.kind == QueryKind::kValue) {
@@ -1420,6 +1431,32 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
         EXPECT_EQ(m[3].str(), p.names[q.other]);
         EXPECT_EQ(std::stoll(m[4].str()), values[q.asked]);
         EXPECT_EQ(std::stoll(m[6].str()), values[q.other]);
+      } else if (notes_factors) {
+        // The factor is the one the notes state for (asked, changed), and the product of the "*k"s on
+        // the path from the facts.
+        ASSERT_TRUE(std::regex_match(reasoning, m, kNotesFactorHypothetical)) << reasoning;
+        EXPECT_EQ(m[1].str(), p.names[q.asked]);
+        EXPECT_EQ(std::stoll(m[2].str()), values[q.asked]);
+        EXPECT_EQ(m[3].str(), p.names[q.other]);
+        int64_t factor = 1;
+        for (int at = q.asked; at != q.other;) {
+          const auto defines =
+              std::find_if(p.facts.begin(), p.facts.end(), [&](const Fact& f) { return f.target == at; });
+          ASSERT_NE(defines, p.facts.end());
+          ASSERT_NE(defines->source, -1) << reasoning;
+          if (defines->op == Op::kMul) factor *= defines->operand;
+          at = defines->source;
+        }
+        EXPECT_EQ(std::stoll(m[4].str()), factor) << reasoning;
+        const std::string notes = RenderNotes(p, {.style = style});
+        const size_t line = notes.find(" " + p.names[q.asked] + ":");
+        ASSERT_NE(line, std::string::npos) << notes;
+        const std::string entries = notes.substr(line, notes.find('.', line) - line);
+        EXPECT_NE(entries.find(m[3].str() + "*" + m[4].str()), std::string::npos) << entries;
+        EXPECT_EQ(m[5].str(), answer > values[q.asked] ? "+" : "-") << reasoning;
+        EXPECT_EQ(std::stoll(m[6].str()), std::llabs(answer - values[q.asked])) << reasoning;
+        EXPECT_EQ(std::stoll(m[6].str()), q.amount * factor) << reasoning;
+        with_factor += factor != 1;
       } else if (factors) {
         ASSERT_TRUE(std::regex_match(reasoning, m, kFactorHypothetical)) << reasoning;
         EXPECT_EQ(m[1].str(), p.names[q.asked]);
@@ -1483,9 +1520,9 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   // A path takes a token per relation: 198 of these 2,000 queries take more than 14 (run 26's budget is
   // 15), compact ones 80.
   EXPECT_LE(over, compact ? queries / 16 : paths ? queries / 8 : queries / 100);
-  EXPECT_LE(longest[QueryKind::kHypothetical], paths ? 20 : factors ? 16 : 14);
+  EXPECT_LE(longest[QueryKind::kHypothetical], paths ? 20 : factors || notes_factors ? 16 : 14);
   // About half the hypotheticals pass a "*k" (run 23's held-out set: 72 of 142).
-  if (factors || paths) {
+  if (factors || paths || notes_factors) {
     EXPECT_GT(with_factor, 200);
   }
   std::printf(
@@ -1494,8 +1531,12 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
 }
 
 std::string ShortFormName(const testing::TestParamInfo<ShortForm>& info) {
-  static constexpr const char* kNames[] = {"OpTokenOperands", "NamedOperands", "NamedOperandsAndFactors",
-                                           "NamedOperandsAndPaths", "NamedOperandsAndCompactPaths"};
+  static constexpr const char* kNames[] = {"OpTokenOperands",
+                                           "NamedOperands",
+                                           "NamedOperandsAndFactors",
+                                           "NamedOperandsAndPaths",
+                                           "NamedOperandsAndCompactPaths",
+                                           "NamedOperandsAndNotesFactors"};
   return kNames[static_cast<int>(info.param)];
 }
 
@@ -1503,5 +1544,107 @@ INSTANTIATE_TEST_SUITE_P(Forms, LangShortFromNotes,
                          testing::Values(ShortForm::kOpTokenOperands, ShortForm::kNamedOperands,
                                          ShortForm::kNamedOperandsAndFactors,
                                          ShortForm::kNamedOperandsAndPaths,
-                                         ShortForm::kNamedOperandsAndCompactPaths),
+                                         ShortForm::kNamedOperandsAndCompactPaths,
+                                         ShortForm::kNamedOperandsAndNotesFactors),
                          ShortFormName);
+
+// notes_factors: after each derived quantity's value (factor_block: after
+// all the values, in the order they were computed) the notes state, nearest
+// ancestor first, the change a unit change of each ancestor makes to it,
+// checked against the independent evaluator (a hypothetical of one more, or
+// one fewer); the values the notes score are untouched.
+class LangNotesFactors : public testing::TestWithParam<bool> {};
+
+TEST_P(LangNotesFactors, EachDerivedQuantityStatesItsFactorToEveryAncestor) {
+  const bool block = GetParam();
+  const TraceStyle style{.value_lines = true,
+                         .reversed_results = true,
+                         .notes_every_fact = true,
+                         .short_from_notes = true,
+                         .short_named_operands = true,
+                         .notes_factors = true,
+                         .factor_block = block};
+  TraceStyle plain = style;
+  plain.notes_factors = plain.factor_block = false;
+  static const std::regex kFactorLine(R"( ([A-Z]):(?:[A-Z]\*\d+)+\.)");
+  static const std::regex kEntry(R"(([A-Z])\*(\d+))");
+  int lines = 0, over_one = 0;
+  for (uint64_t i = 0; i < 300; ++i) {
+    const Problem p = GenerateProblem(SplitSeed(Split::kHeldOut, i));
+    const std::vector<int64_t> values = *Evaluate(p);
+    const std::string notes = RenderNotes(p, {.style = style});
+    const std::string plain_notes = RenderNotes(p, {.style = plain});
+    EXPECT_EQ(plain_notes.find(':'), std::string::npos);
+    EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0) << notes;
+    if (block) {
+      // The values as without factors, then only factor lines, each quantity once, in the order its
+      // computation ("X=Y*2=...") was written.
+      ASSERT_EQ(notes.substr(0, plain_notes.size()), plain_notes);
+      const std::string rest = notes.substr(plain_notes.size());
+      EXPECT_EQ(std::regex_replace(rest, kFactorLine, ""), "") << rest;
+      size_t previous = 0;
+      for (std::sregex_iterator l(rest.begin(), rest.end(), kFactorLine), end; l != end; ++l) {
+        const std::string name = (*l)[1].str();
+        const auto q = std::find(p.names.begin(), p.names.end(), name) - p.names.begin();
+        const auto defines =
+            std::find_if(p.facts.begin(), p.facts.end(), [&](const Fact& f) { return f.target == q; });
+        ASSERT_NE(defines, p.facts.end());
+        const std::string computation = " " + name + "=" + p.names[defines->source] +
+                                        static_cast<char>(defines->op) + std::to_string(defines->operand) +
+                                        "=";
+        const size_t computed_at = plain_notes.find(computation);
+        ASSERT_NE(computed_at, std::string::npos) << computation;
+        EXPECT_GT(computed_at, previous) << rest;
+        previous = computed_at;
+      }
+    }
+    for (int q : DerivedInDependencyOrder(p)) {
+      const std::string& name = p.names[q];
+      const std::string value_line = " " + name + "=" + std::to_string(values[q]) + ".";
+      const std::string head = " " + name + ":";
+      const size_t at = notes.find(head);
+      ASSERT_NE(at, std::string::npos) << notes;
+      EXPECT_EQ(notes.find(head, at + 1), std::string::npos) << "one factor line per quantity: " << notes;
+      ASSERT_GE(at, value_line.size());
+      if (!block) {
+        EXPECT_EQ(notes.substr(at - value_line.size(), value_line.size()), value_line) << notes;
+      }
+      const std::string entries = notes.substr(at + head.size(), notes.find('.', at) - at - head.size());
+      ++lines;
+      int ancestor = q;
+      for (std::sregex_iterator e(entries.begin(), entries.end(), kEntry), end; e != end; ++e) {
+        const auto defines =
+            std::find_if(p.facts.begin(), p.facts.end(), [&](const Fact& f) { return f.target == ancestor; });
+        ASSERT_NE(defines, p.facts.end());
+        ASSERT_NE(defines->source, -1) << entries;
+        ancestor = defines->source;
+        EXPECT_EQ((*e)[1].str(), p.names[ancestor]) << entries;
+        Query change;
+        change.kind = QueryKind::kHypothetical;
+        change.asked = q;
+        change.other = ancestor;
+        change.amount = 1;
+        auto changed = EvaluateQuery(p, change);
+        if (!changed.ok()) {
+          change.op = '-';
+          changed = EvaluateQuery(p, change);
+        }
+        ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+        const int64_t factor = std::llabs(*changed - values[q]);
+        EXPECT_EQ(std::stoll((*e)[2].str()), factor) << entries;
+        over_one += factor > 1;
+      }
+      const auto root =
+          std::find_if(p.facts.begin(), p.facts.end(), [&](const Fact& f) { return f.target == ancestor; });
+      ASSERT_NE(root, p.facts.end());
+      EXPECT_EQ(root->op, Op::kBase) << "the line ends at the base quantity: " << entries;
+    }
+  }
+  EXPECT_GT(lines, 600);
+  EXPECT_GT(over_one, 300);
+}
+
+INSTANTIATE_TEST_SUITE_P(Placement, LangNotesFactors, testing::Bool(),
+                         [](const testing::TestParamInfo<bool>& info) {
+                           return std::string(info.param ? "AfterTheValues" : "AfterEachValue");
+                         });

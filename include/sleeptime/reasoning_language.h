@@ -254,6 +254,25 @@ struct TraceStyle {
   // them then wrong. This one fits 14 for 89% of held-out hypotheticals
   // (run 28's: 74%).
   bool compact_paths = false;
+  // Sleep does the walk a hypothetical needs: after each derived quantity's
+  // value the notes state its factor to every ancestor, nearest first, the
+  // product of the "*k"s between them ("T:A*1D*3R*6." for T=A-1, A=D*3,
+  // D=R*2), and a hypothetical from notes reads its factor there instead of
+  // walking the path: "T=239R*6+42~182" ("If R had 7 more, how many would T
+  // have?"). A factor line is the parent's, each factor times the new
+  // relation's k, after one new entry. Runs 28-32 walked the path at
+  // question time and got 30-60% of the paths of two or more relations with
+  // a "*k" right: the walk stopped early inside a 14-token budget.
+  // Excludes short_factors and short_paths.
+  bool notes_factors = false;
+  // With notes_factors, the factor lines come together after the values, in
+  // the order the values were computed, and the values are written exactly
+  // as without them.
+  // Run 33's lines between the values lost the walk back down a chain
+  // ("W=110. W:V*1T*2. F=K+12=110+12", K skipped): its own notes got 90.2%
+  // of derived quantities right (run 30: 94.4%), and the values and sums
+  // read from them fell as its hypotheticals rose.
+  bool factor_block = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

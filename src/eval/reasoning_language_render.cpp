@@ -89,6 +89,18 @@ std::string ValueStep(const Graph& g, int q) {
   return g.Name(q) + "=" + Num(g.value[q]) + ".";
 }
 
+// TraceStyle::notes_factors: "T:A*1D*3R*6.", the factor that carries a change
+// of each ancestor to `q`, nearest ancestor first.
+std::string FactorLine(const Graph& g, int q) {
+  std::string out = g.Name(q) + ":";
+  int64_t factor = 1;
+  for (int y = q; !g.IsBase(y); y = g.def[y]->source) {
+    if (g.def[y]->op == Op::kMul) factor *= g.def[y]->operand;
+    out += g.Name(g.def[y]->source) + "*" + Num(factor);
+  }
+  return out + ".";
+}
+
 // Reasoning as the language writes it: look up before computing. To state a
 // quantity's value, walk its definitions upward ("Cid=Bob*2. Bob=Ann+5.")
 // until a value is at hand ("Ann=12."), then compute back down
@@ -115,10 +127,14 @@ class Tracer {
     for (auto it = pending.rbegin(); it != pending.rend(); ++it) {
       lines_.push_back(FactStep(g_, *it, false, g_.value[g_.def[*it]->source], g_.value[*it], style_));
       if (style_.value_lines) lines_.push_back(ValueStep(g_, *it));
+      if (factor_lines_) lines_.push_back(FactorLine(g_, *it));
+      computed_.push_back(*it);
       known_[*it] = true;
       ++computations_;
     }
   }
+  // Notes only: a factor line after each computed value (notes_factors).
+  void StateFactors() { factor_lines_ = true; }
   void Look(int q) { lines_.push_back(LookStep(g_, q)); }
   void Compute(std::string step) {
     lines_.push_back(std::move(step));
@@ -127,6 +143,8 @@ class Tracer {
   bool Known(int q) const { return known_[q]; }
 
   const std::vector<std::string>& lines() const { return lines_; }
+  // The quantities Resolve computed, in the order it wrote them.
+  const std::vector<int>& computed() const { return computed_; }
   int computations() const { return computations_; }
 
  private:
@@ -135,6 +153,8 @@ class Tracer {
   TraceStyle style_;
   std::vector<std::string> lines_;
   int computations_ = 0;
+  std::vector<int> computed_;
+  bool factor_lines_ = false;
 };
 
 // The reasoning for `q`. With notes every derived value is known (read, not
@@ -165,6 +185,7 @@ std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle&
   const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
   const std::string head = g.Name(q.asked) + "=" + Num(g.value[q.asked]);
   const std::string tail = Num(change) + "~" + Reversed(v);
+  if (style.notes_factors) return head + g.Name(q.other) + "*" + Num(factor) + q.op + tail;
   if (style.short_paths) {
     std::string path;
     for (int y = q.asked; y != q.other && !g.IsBase(y); y = g.def[y]->source) {
@@ -398,6 +419,8 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.short_factors, "short_factors");
   add(style.short_paths, "short_paths");
   add(style.compact_paths, "compact_paths");
+  add(style.notes_factors, "notes_factors");
+  add(style.factor_block, "factor_block");
   return out;
 }
 
@@ -424,6 +447,10 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.short_paths = true;
     } else if (flag == "compact_paths") {
       style.compact_paths = true;
+    } else if (flag == "notes_factors") {
+      style.notes_factors = true;
+    } else if (flag == "factor_block") {
+      style.factor_block = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }
@@ -474,9 +501,14 @@ std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
   // walk already computed it: every derived quantity computed exactly once,
   // after what it reads.
   Tracer t(g, std::vector<bool>(g.def.size(), false), options.style);
+  if (options.style.notes_factors && !options.style.factor_block) t.StateFactors();
   for (const Fact& f : problem.facts)
     if (options.style.notes_every_fact || (f.op != Op::kBase && !t.Known(f.target))) t.Resolve(f.target);
   std::vector<std::string> steps = t.lines();
+  // In the order the values were computed: a sequence the model has just
+  // written, each quantity after the one it reads.
+  if (options.style.notes_factors && options.style.factor_block)
+    for (int q : t.computed()) steps.push_back(FactorLine(g, q));
   const int n = static_cast<int>(problem.names.size());
   Rng rng(options.seed ^ (problem.seed * 0x9e3779b97f4a7c15ULL));
   std::vector<std::string> anticipated;

@@ -42,10 +42,11 @@ constexpr float kRopeFreqBase = 10000.0f;
 // no reversed results and no notes_every_fact, 4 to 9 no
 // hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
 // short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths,
-// 4 to 14 no compact_paths, 4 to 15 no hypothetical drills; version 10 is
-// ':', the byte after '9', 11 is ';', 12 is '<', 13 is '=', 14 is '>', 15 is
-// '?' and 16 is '@').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', '@'};
+// 4 to 14 no compact_paths, 4 to 15 no hypothetical drills, 4 to 16 no
+// notes_factors, 4 to 17 no factor_block; version 10 is ':', the byte after
+// '9', 11 is ';', 12 is '<', 13 is '=', 14 is '>', 15 is '?', 16 is '@', 17
+// is 'A' and 18 is 'B').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'B'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -85,6 +86,14 @@ Status ValidateConfig(const TrainerConfig& c) {
     return bad("short_paths (--short-paths) needs short_from_notes (--short-from-notes)");
   if (style.compact_paths && !style.short_paths)
     return bad("compact_paths (--compact-paths) needs short_paths (--short-paths)");
+  if (style.notes_factors && !style.short_from_notes)
+    return bad("notes_factors (--notes-factors) needs short_from_notes (--short-from-notes)");
+  if (style.factor_block && !style.notes_factors)
+    return bad("factor_block (--factor-block) needs notes_factors (--notes-factors)");
+  if (style.notes_factors && (style.short_paths || style.short_factors))
+    return bad(
+        "notes_factors (--notes-factors) reads the factor from the notes in place of short_paths' path "
+        "(--short-paths) or short_factors' factor (--short-factors): set one");
   if (style.short_paths && style.short_factors)
     return bad(
         "short_paths (--short-paths) writes the path in place of short_factors' factor (--short-factors): "
@@ -171,6 +180,8 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '>') io(m.style.short_paths);
   if (version >= '?') io(m.style.compact_paths);
   if (version >= '@') io(m.hypothetical_drill_rate);
+  if (version >= 'A') io(m.style.notes_factors);
+  if (version >= 'B') io(m.style.factor_block);
 }
 
 template <typename T>

@@ -356,6 +356,11 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--compact-paths", c.mix.style.compact_paths,
                 "with --short-paths, the path leaves out a last relation that adds or subtracts and the sign "
                 "separates it from the change (\"R=122V+T*2+6~821\")");
+  cmd->add_flag("--notes-factors", c.mix.style.notes_factors,
+                "with --short-from-notes, notes state each derived quantity's factor to every ancestor "
+                "(\"T:A*1D*3R*6.\") and a hypothetical reads it there (\"T=239R*6+42~182\")");
+  cmd->add_flag("--factor-block", c.mix.style.factor_block,
+                "with --notes-factors, the factor lines come together after the values, in dependency order");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
