@@ -1329,6 +1329,16 @@ TEST(LangHypotheticalRelations, StepsCopyTheRelationThenAPrime) {
 
 namespace {
 
+// The shipped model's style up to its hypotheticals: value lines, reversed
+// results, notes for every fact, and short, named sums from notes.
+TraceStyle ShortTracesFromNotes() {
+  return {.value_lines = true,
+          .reversed_results = true,
+          .notes_every_fact = true,
+          .short_from_notes = true,
+          .short_named_operands = true};
+}
+
 // Tokens of `text` in the demo vocabulary with name and op tokens: "R=" and
 // "D*" are one token each, every other byte (the space included) one.
 int DemoTokens(std::string_view text) {
@@ -1372,15 +1382,12 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   const bool compact = GetParam() == ShortForm::kNamedOperandsAndCompactPaths;
   const bool paths = GetParam() == ShortForm::kNamedOperandsAndPaths || compact;
   const bool notes_factors = GetParam() == ShortForm::kNamedOperandsAndNotesFactors;
-  const TraceStyle style{.value_lines = true,
-                         .reversed_results = true,
-                         .notes_every_fact = true,
-                         .short_from_notes = true,
-                         .short_named_operands = named,
-                         .short_factors = factors,
-                         .short_paths = paths,
-                         .compact_paths = compact,
-                         .notes_factors = notes_factors};
+  TraceStyle style = ShortTracesFromNotes();
+  style.short_named_operands = named;
+  style.short_factors = factors;
+  style.short_paths = paths;
+  style.compact_paths = compact;
+  style.notes_factors = notes_factors;
   TraceStyle long_style = style;
   long_style.short_from_notes = false;
   long_style.short_named_operands = false;
@@ -1557,13 +1564,9 @@ class LangNotesFactors : public testing::TestWithParam<bool> {};
 
 TEST_P(LangNotesFactors, EachDerivedQuantityStatesItsFactorToEveryAncestor) {
   const bool block = GetParam();
-  const TraceStyle style{.value_lines = true,
-                         .reversed_results = true,
-                         .notes_every_fact = true,
-                         .short_from_notes = true,
-                         .short_named_operands = true,
-                         .notes_factors = true,
-                         .factor_block = block};
+  TraceStyle style = ShortTracesFromNotes();
+  style.notes_factors = true;
+  style.factor_block = block;
   TraceStyle plain = style;
   plain.notes_factors = plain.factor_block = false;
   static const std::regex kFactorLine(R"( ([A-Z]):(?:[A-Z]\*\d+)+\.)");

@@ -644,51 +644,47 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   EXPECT_EQ(future.status().code(), StatusCode::kCorruption);
 }
 
+// Trainer::Create refuses `c` with an InvalidArgument that names `flag`.
+void ExpectRefused(const TrainerConfig& c, const std::string& flag) {
+  auto made = Trainer::Create(c);
+  ASSERT_FALSE(made.ok()) << flag;
+  EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(made.status().message().find(flag), std::string::npos) << made.status().ToString();
+}
+
 TEST_F(TrainerTest, ShortTraceOptionsNeedShortFromNotes) {
-  for (int option = 0; option < 3; ++option) {
+  for (const char* flag : {"--short-named-operands", "--short-factors", "--short-paths"}) {
     TrainerConfig c = TinyConfig();
-    c.mix.style.short_named_operands = option == 0;
-    c.mix.style.short_factors = option == 1;
-    c.mix.style.short_paths = option == 2;
-    auto made = Trainer::Create(c);
-    ASSERT_FALSE(made.ok());
-    EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument);
+    c.mix.style.short_named_operands = std::string(flag) == "--short-named-operands";
+    c.mix.style.short_factors = std::string(flag) == "--short-factors";
+    c.mix.style.short_paths = std::string(flag) == "--short-paths";
+    ExpectRefused(c, flag);
     c.mix.style.short_from_notes = true;
     EXPECT_TRUE(Trainer::Create(c).ok());
   }
   // A path replaces the factor: both at once is a mistake, not a silent choice.
   TrainerConfig c = TinyConfig();
   c.mix.style.short_from_notes = c.mix.style.short_factors = c.mix.style.short_paths = true;
-  auto made = Trainer::Create(c);
-  ASSERT_FALSE(made.ok());
-  EXPECT_NE(made.status().message().find("--short-paths"), std::string::npos);
+  ExpectRefused(c, "--short-paths");
   // Compact paths shorten short_paths' form and mean nothing without it.
   c.mix.style.short_factors = false;
   c.mix.style.short_paths = false;
   c.mix.style.compact_paths = true;
-  made = Trainer::Create(c);
-  ASSERT_FALSE(made.ok());
-  EXPECT_NE(made.status().message().find("--compact-paths"), std::string::npos);
+  ExpectRefused(c, "--compact-paths");
   c.mix.style.short_paths = true;
   EXPECT_TRUE(Trainer::Create(c).ok());
-  // Factors read from the notes replace the path: alone they need short_from_notes.
+  // Factors read from the notes replace the path, and need short_from_notes.
   c.mix.style.notes_factors = true;
-  made = Trainer::Create(c);
-  ASSERT_FALSE(made.ok());
-  EXPECT_NE(made.status().message().find("--notes-factors"), std::string::npos);
+  ExpectRefused(c, "--notes-factors");
   c.mix.style.short_paths = c.mix.style.compact_paths = false;
   EXPECT_TRUE(Trainer::Create(c).ok());
   c.mix.style.short_from_notes = false;
-  made = Trainer::Create(c);
-  ASSERT_FALSE(made.ok());
-  EXPECT_NE(made.status().message().find("--notes-factors"),
-            std::string::npos);  // Where the factor lines go means nothing without them.
+  ExpectRefused(c, "--notes-factors");
+  // Where the factor lines go means nothing without them.
   c.mix.style.short_from_notes = true;
   c.mix.style.notes_factors = false;
   c.mix.style.factor_block = true;
-  made = Trainer::Create(c);
-  ASSERT_FALSE(made.ok());
-  EXPECT_NE(made.status().message().find("--factor-block"), std::string::npos);
+  ExpectRefused(c, "--factor-block");
   c.mix.style.notes_factors = true;
   EXPECT_TRUE(Trainer::Create(c).ok());
 }
