@@ -118,6 +118,40 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
   fs::remove_all(dir);
 }
 
+// Sleep-time scaling in the acceptance run: k candidates per context, one
+// kept by consensus, every candidate in the samples and its tokens counted.
+TEST(DemoEval, SleepPassesKeepOneCandidateByConsensus) {
+  std::string dir = MakeTempDir("demo-eval-passes");
+  auto backend = OpenTestBackend(TinyModelPath(), dir + "/kv", 2048);
+  ASSERT_NE(backend, nullptr);
+  DemoEvalOptions eo;
+  eo.problems = 1;
+  eo.unlimited_budget = 10;
+  eo.sleep_budget = 12;
+  eo.samples_path = dir + "/samples.jsonl";
+  auto one = RunDemoEval(backend.get(), dir, eo);
+  ASSERT_TRUE(one.ok()) << one.status().ToString();
+  eo.sleep_passes = 3;
+  eo.samples_path = dir + "/samples3.jsonl";
+  auto three = RunDemoEval(backend.get(), dir, eo);
+  ASSERT_TRUE(three.ok()) << three.status().ToString();
+  EXPECT_GT(three->sleep_tokens, one->sleep_tokens);
+  EXPECT_LE(three->sleep_greedy_replaced, 1);
+  auto j = nlohmann::json::parse(three->ToJson());
+  EXPECT_EQ(j["sleep_passes"], 3);
+  EXPECT_NE(three->ToMarkdown().find("3 notes candidates per context"), std::string::npos);
+  EXPECT_EQ(one->ToMarkdown().find("notes candidates per context"), std::string::npos);
+  std::map<std::string, int> modes;
+  std::ifstream samples(eo.samples_path);
+  for (std::string line; std::getline(samples, line);) ++modes[nlohmann::json::parse(line)["mode"]];
+  EXPECT_EQ(modes["sleep"], 1);
+  EXPECT_EQ(modes["sleep candidate"], 3);
+  eo.sleep_passes = 0;
+  EXPECT_EQ(RunDemoEval(backend.get(), dir, eo).status().code(), StatusCode::kInvalidArgument);
+  backend.reset();
+  fs::remove_all(dir);
+}
+
 // Published values of the 95% Wilson score interval.
 TEST(WilsonInterval95, MatchesKnownIntervals) {
   struct Case {

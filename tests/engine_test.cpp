@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "engine/consensus.h"
 #include "sleeptime/llama_backend.h"
 #include "support/test_model.h"
 
@@ -232,6 +233,31 @@ TEST_F(EngineTest, MergeWritesOneNotesFromTheCandidates) {
   auto single = engine_->Sleep("apples", so);
   ASSERT_TRUE(single.ok());
   EXPECT_FALSE(single->merged);
+}
+
+TEST_F(EngineTest, ConsensusKeepsTheMostAgreedCandidateVerbatim) {
+  SleepOptions so = Sleeping(12, 3);
+  so.combine = CombineMode::kConsensus;
+  auto r = engine_->Sleep("apples", so);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->candidates.size(), 3u);
+  ASSERT_EQ(r->agreement.size(), 3u);
+  ASSERT_GE(r->chosen, 0);
+  ASSERT_LT(r->chosen, 3);
+  EXPECT_EQ(r->learned.text, r->candidates[static_cast<size_t>(r->chosen)]);
+  EXPECT_EQ(static_cast<size_t>(r->chosen), MostAgreedCandidate(r->candidates));
+  EXPECT_NE(r->learned.settings_json.find("consensus (candidate " + std::to_string(r->chosen) + ")"),
+            std::string::npos)
+      << r->learned.settings_json;
+  // Candidate 0 is the greedy notes: what one pass writes.
+  so.passes = 1;
+  auto greedy = engine_->Sleep("apples", so);
+  ASSERT_TRUE(greedy.ok());
+  EXPECT_EQ(r->candidates[0], greedy->learned.text);
+  EXPECT_TRUE(greedy->candidates.empty());
+  EXPECT_EQ(greedy->chosen, -1);
+  // Every candidate's tokens are counted.
+  EXPECT_GT(r->completion_tokens, greedy->completion_tokens);
 }
 
 TEST_F(EngineTest, AMergeThatDoesNotFitKeepsTheCandidatesJoined) {

@@ -1204,7 +1204,7 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (int bits = 0; bits < 2048; ++bits) {
+  for (int bits = 0; bits < 8192; ++bits) {
     const TraceStyle style{.value_lines = (bits & 1) != 0,
                            .reversed_results = (bits & 2) != 0,
                            .notes_every_fact = (bits & 4) != 0,
@@ -1215,7 +1215,9 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
                            .short_paths = (bits & 128) != 0,
                            .compact_paths = (bits & 256) != 0,
                            .notes_factors = (bits & 512) != 0,
-                           .factor_block = (bits & 1024) != 0};
+                           .factor_block = (bits & 1024) != 0,
+                           .notes_sweeps = (bits & 2048) != 0,
+                           .sweep_lookups = (bits & 4096) != 0};
     auto parsed = ParseTraceStyle(TraceStyleName(style));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(parsed->value_lines, style.value_lines);
@@ -1229,6 +1231,8 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
     EXPECT_EQ(parsed->compact_paths, style.compact_paths);
     EXPECT_EQ(parsed->notes_factors, style.notes_factors);
     EXPECT_EQ(parsed->factor_block, style.factor_block);
+    EXPECT_EQ(parsed->notes_sweeps, style.notes_sweeps);
+    EXPECT_EQ(parsed->sweep_lookups, style.sweep_lookups);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
@@ -1268,6 +1272,105 @@ TEST(LangNotesEveryFact, EveryFactHasAnEntryInContextOrder) {
   }
   EXPECT_GT(missing_in_plain, 30);
 }
+
+// Sweeps: each sweep has one entry per fact, in context order (its value,
+// its computation from a source with a value, or a wait); a sweep waits
+// exactly when another follows; every computation reads a value stated
+// before it (or a base), and the notes state every derived quantity right.
+// With sweep_lookups a relation's entry starts with the relation and its
+// source's latest statement: its value, or (a wait) its own relation.
+class LangNotesSweeps : public ::testing::TestWithParam<bool> {};
+
+TEST_P(LangNotesSweeps, EveryFactInContextOrderUntilNoneWaits) {
+  static const std::regex kWait(R"(^([A-Z])=([A-Z])[-+*]\d+\?\.$)");
+  static const std::regex kValue(R"(^([A-Z])=(\d+)\.$)");
+  static const std::regex kLookup(R"(^([A-Z])=([A-Z])[-+*]\d+\.$)");
+  static const std::regex kComputation(R"(^([A-Z])=([A-Z])[-+*]\d+=(\d+)[-+*]\d+=~\d+=(\d+)\.$)");
+  const bool lookups = GetParam();
+  const TraceStyle style{
+      .value_lines = true, .reversed_results = true, .notes_sweeps = true, .sweep_lookups = lookups};
+  int several_sweeps = 0;
+  for (uint64_t seed = 0; seed < 300; ++seed) {
+    const Problem p = GenerateProblem(seed);
+    const std::vector<int64_t> values = *Evaluate(p);
+    const std::string notes = RenderNotes(p, {0, seed, style});
+    EXPECT_DOUBLE_EQ(NotesAccuracy(p, notes), 1.0) << notes;
+    std::vector<std::vector<std::string>> sweeps(1);
+    for (size_t from = 1; from < notes.size();) {
+      size_t end = notes.find(' ', from);
+      if (end == std::string::npos) end = notes.size();
+      const std::string statement = notes.substr(from, end - from);
+      if (statement == "|") {
+        sweeps.emplace_back();
+      } else {
+        sweeps.back().push_back(statement);
+      }
+      from = end + 1;
+    }
+    several_sweeps += sweeps.size() > 1;
+    std::map<std::string, int64_t> stated;  // values the notes gave so far
+    std::map<std::string, const Fact*> relation;
+    for (const Fact& f : p.facts) {
+      if (f.op == Op::kBase) stated[p.names[f.target]] = f.operand;
+      relation[p.names[f.target]] = &f;
+    }
+    auto lookup_of = [&](const std::string& name) {
+      const Fact& f = *relation.at(name);
+      return name + "=" + p.names[f.source] + static_cast<char>(f.op) + std::to_string(f.operand) + ".";
+    };
+    for (size_t s = 0; s < sweeps.size(); ++s) {
+      bool waited = false;
+      size_t i = 0;
+      for (const Fact& f : p.facts) {
+        ASSERT_LT(i, sweeps[s].size()) << notes;
+        const std::string& name = p.names[f.target];
+        const std::string& source = f.source >= 0 ? p.names[f.source] : "";
+        std::string entry = sweeps[s][i++];
+        std::smatch m;
+        if (lookups && std::regex_match(entry, m, kLookup)) {
+          EXPECT_EQ(entry, lookup_of(name)) << notes;
+          ASSERT_LT(i, sweeps[s].size()) << notes;
+          const std::string read = sweeps[s][i++];
+          if (!stated.count(source)) {
+            EXPECT_EQ(read, lookup_of(source)) << "a wait restates the source's relation in" << notes;
+            waited = true;
+            continue;
+          }
+          EXPECT_EQ(read, source + "=" + std::to_string(stated[source]) + ".") << notes;
+          ASSERT_LT(i, sweeps[s].size()) << notes;
+          entry = sweeps[s][i++];
+          ASSERT_TRUE(std::regex_match(entry, m, kComputation)) << entry << " in" << notes;
+        }
+        if (!lookups && std::regex_match(entry, m, kWait)) {
+          EXPECT_EQ(m[1], name) << notes;
+          EXPECT_FALSE(stated.count(m[2])) << entry << " waits for a stated value in" << notes;
+          waited = true;
+        } else if (std::regex_match(entry, m, kComputation)) {
+          EXPECT_EQ(m[1], name) << notes;
+          ASSERT_TRUE(stated.count(m[2])) << entry << " reads an unstated value in" << notes;
+          EXPECT_EQ(std::stoll(m[3]), stated[m[2]]);
+          EXPECT_EQ(std::stoll(m[4]), values[static_cast<size_t>(f.target)]);
+          ASSERT_LT(i, sweeps[s].size());
+          EXPECT_EQ(sweeps[s][i++], name + "=" + m[4].str() + ".") << "the value line";
+          stated[name] = std::stoll(m[4]);
+        } else {
+          ASSERT_TRUE(std::regex_match(entry, m, kValue)) << entry << " in" << notes;
+          EXPECT_EQ(m[1], name) << notes;
+          EXPECT_EQ(std::stoll(m[2]), values[static_cast<size_t>(f.target)]);
+          EXPECT_TRUE(stated.count(name)) << entry << " states a value not yet computed in" << notes;
+        }
+      }
+      EXPECT_EQ(i, sweeps[s].size()) << notes;
+      EXPECT_EQ(waited, s + 1 < sweeps.size()) << notes;
+    }
+  }
+  EXPECT_GT(several_sweeps, 100);
+}
+
+INSTANTIATE_TEST_SUITE_P(WaitOrLookup, LangNotesSweeps, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? std::string("SourceLookups") : std::string("Waits");
+                         });
 
 namespace {
 

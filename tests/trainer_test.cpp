@@ -574,7 +574,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCKB");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCKC");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -606,10 +606,13 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   ASSERT_EQ(bytes.substr(window_at + 13, 8), std::string(8, '\0'));
   ASSERT_EQ(bytes[window_at + 21], 0);
   ASSERT_EQ(bytes[window_at + 22], 0);
+  ASSERT_EQ(bytes[window_at + 23], 0);
+  ASSERT_EQ(bytes[window_at + 24], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
-  for (char version : {'A', '@', '?', '>', '=', '<', ';', ':', '9', '8', '7', '6', '5', '4'}) {
+  for (char version : {'B', 'A', '@', '?', '>', '=', '<', ';', ':', '9', '8', '7', '6', '5', '4'}) {
+    if (version == 'B') bytes.erase(window_at + 23, 2);
     if (version == 'A') bytes.erase(window_at + 22, 1);
     if (version == '@') bytes.erase(window_at + 21, 1);
     if (version == '?') bytes.erase(window_at + 13, 8);
@@ -637,7 +640,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
     EXPECT_TRUE((*resumed)->Weights() == first->Weights());
   }
 
-  bytes[7] = 'C';  // a future version is refused, not misread
+  bytes[7] = 'D';  // a future version is refused, not misread
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   auto future = Trainer::Resume(dir_ + "/ckpt", c.threads);
   EXPECT_FALSE(future.ok());
@@ -687,6 +690,15 @@ TEST_F(TrainerTest, ShortTraceOptionsNeedShortFromNotes) {
   ExpectRefused(c, "--factor-block");
   c.mix.style.notes_factors = true;
   EXPECT_TRUE(Trainer::Create(c).ok());
+  // Sweeps replace the every-fact walks: both at once is a mistake.
+  c.mix.style.notes_every_fact = c.mix.style.notes_sweeps = true;
+  ExpectRefused(c, "--notes-sweeps");
+  c.mix.style.notes_every_fact = false;
+  EXPECT_TRUE(Trainer::Create(c).ok());
+  c.mix.style.sweep_lookups = true;
+  EXPECT_TRUE(Trainer::Create(c).ok());
+  c.mix.style.notes_sweeps = false;
+  ExpectRefused(c, "--sweep-lookups");
 }
 
 TEST_F(TrainerTest, CorruptCheckpointIsRejected) {

@@ -34,6 +34,11 @@ struct DemoEvalOptions {
   int unlimited_budget = 400;
   int sleep_budget = 400;
   double notes_budget_fraction = 0.2;
+  // Sleep-time scaling: k notes candidates (the greedy one and k - 1 samples
+  // at sleep_temperature), of which the one the others agree with most is
+  // kept (CombineMode::kConsensus). 1: the greedy notes alone.
+  int sleep_passes = 1;
+  float sleep_temperature = 0.7f;
   int answer_reserve = 0;  // EngineOptions::answer_reserve (0: the model's, else the default)
   // When set, every generation is appended here as a JSON line (mode, context,
   // question, text, gold, parsed answer): what the model actually wrote.
@@ -83,6 +88,11 @@ struct DemoEvalReport {
   std::map<int, ModeScore> reasoned, direct, notes;
   std::map<std::string, ModeScore> reasoned_by_kind, notes_by_kind;
   int64_t notes_derived = 0, notes_stated = 0, notes_correct = 0, sleep_tokens = 0;
+  int sleep_passes = 1;
+  float sleep_temperature = 0;
+  // With sleep_passes > 1: contexts whose consensus kept a sample rather than
+  // the greedy notes.
+  int64_t sleep_greedy_replaced = 0;
   // Relation lookups ("C=B*2.") in the reasoned answers, and which of their
   // parts copy the context's fact (lang::ScoreLookups).
   lang::LookupScore lookups;

@@ -44,8 +44,12 @@ inline constexpr int kDefaultAnswerReserve = 8;
 enum class CombineMode {
   kConcatenate,  // joined with the notes separator
   kMerge,        // one more generation from the `merge` template reads them all and writes c′
+  // The candidate the others agree with most becomes c′, verbatim
+  // (engine/consensus.h); candidate 0 is then the greedy one. For models
+  // whose window holds one c′, not k.
+  kConsensus,
 };
-const char* CombineModeName(CombineMode mode);  // "concat", "merge"
+const char* CombineModeName(CombineMode mode);  // "concat", "merge", "consensus"
 std::optional<CombineMode> ParseCombineMode(std::string_view name);
 
 struct SleepOptions {
@@ -91,6 +95,11 @@ struct SleepResult {
   // CombineMode::kMerge: the candidates were merged (false when the merge
   // prompt did not fit the window; they are then concatenated).
   bool merged = false;
+  // CombineMode::kConsensus: the candidate chosen, and every candidate's
+  // agreement with the others.
+  int chosen = -1;
+  std::vector<double> agreement;
+  std::vector<std::string> candidates;  // k > 1: every candidate, in order
 };
 
 struct AskOptions {

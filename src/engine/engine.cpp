@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string_view>
 
+#include "engine/consensus.h"
 #include "engine/fan_out.h"
 #include "sleeptime/hash.h"
 
@@ -60,12 +61,21 @@ size_t PartialMarker(std::string_view text, std::string_view marker) {
 }  // namespace
 
 const char* CombineModeName(CombineMode mode) {
-  return mode == CombineMode::kMerge ? "merge" : "concat";
+  switch (mode) {
+    case CombineMode::kMerge:
+      return "merge";
+    case CombineMode::kConsensus:
+      return "consensus";
+    case CombineMode::kConcatenate:
+      break;
+  }
+  return "concat";
 }
 
 std::optional<CombineMode> ParseCombineMode(std::string_view name) {
   if (name == "concat") return CombineMode::kConcatenate;
   if (name == "merge") return CombineMode::kMerge;
+  if (name == "consensus") return CombineMode::kConsensus;
   return std::nullopt;
 }
 
@@ -176,18 +186,26 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   };
 
   // The k candidates, in parallel where the backend allows. Identical greedy
-  // candidates would add nothing: with k > 1 they sample.
+  // candidates would add nothing: with k > 1 they sample. A consensus keeps
+  // the greedy notes as candidate 0, so the samples can only outvote them.
+  const bool consensus = options.combine == CombineMode::kConsensus && options.passes > 1;
   const float temperature = options.passes > 1 && options.temperature <= 0 ? 0.7f : options.temperature;
   result.parallel =
       std::min(options.passes, options.parallel > 0 ? options.parallel : backend_->MaxParallel());
   ST_ASSIGN_OR_RETURN(std::vector<std::string> candidates,
                       FanOut(options.passes, result.parallel, [&](int i) {
-                        return write_notes(prompt, temperature, static_cast<uint32_t>(i + 1), budget);
+                        const float t = consensus && i == 0 ? 0.0f : temperature;
+                        return write_notes(prompt, t, static_cast<uint32_t>(i + 1), budget);
                       }));
   std::string notes;
-  for (size_t i = 0; i < candidates.size(); ++i) {
-    if (i > 0) notes += templates_.notes_separator;
-    notes += candidates[i];
+  if (consensus) {
+    result.chosen = static_cast<int>(MostAgreedCandidate(candidates, &result.agreement));
+    notes = candidates[static_cast<size_t>(result.chosen)];
+  } else {
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (i > 0) notes += templates_.notes_separator;
+      notes += candidates[i];
+    }
   }
   if (merging) {
     const std::string text =
@@ -234,6 +252,7 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
                                ") reached without the notes converging");
   }
 
+  if (options.passes > 1) result.candidates = std::move(candidates);
   LearnedContext lc;
   lc.context_id = context.id;
   lc.context_version = context.version;
@@ -242,13 +261,14 @@ Result<SleepResult> Engine::Sleep(const std::string& context_id, const SleepOpti
   lc.sleep_prompt_tokens = result.prompt_tokens;
   lc.sleep_completion_tokens = result.completion_tokens;
   lc.settings_json =
-      nlohmann::json{
-          {"budget", budget},
-          {"passes", options.passes},
-          {"combine", merging ? (result.merged ? "merge" : "concat (merge did not fit)") : "concat"},
-          {"refine_rounds", result.refine_rounds_run},
-          {"temperature", options.temperature},
-          {"template_sha256", Sha256Hex(templates_.sleep)}}
+      nlohmann::json{{"budget", budget},
+                     {"passes", options.passes},
+                     {"combine", merging     ? (result.merged ? "merge" : "concat (merge did not fit)")
+                                 : consensus ? "consensus (candidate " + std::to_string(result.chosen) + ")"
+                                             : "concat"},
+                     {"refine_rounds", result.refine_rounds_run},
+                     {"temperature", options.temperature},
+                     {"template_sha256", Sha256Hex(templates_.sleep)}}
           .dump();
   // The answer prefix built from c′ is known now: prefill it while idle so a
   // query pays only for its own tokens.

@@ -119,6 +119,7 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
                                    const DemoEvalOptions& options) {
   auto t0 = std::chrono::steady_clock::now();
   if (options.problems < 1) return Status::InvalidArgument("need at least one problem");
+  if (options.sleep_passes < 1) return Status::InvalidArgument("sleep passes must be at least 1");
   std::error_code ec;
   fs::create_directories(work_dir, ec);
   fs::remove(fs::path(work_dir) / "eval.db", ec);
@@ -161,6 +162,8 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
 
   DemoEvalReport report;
   report.problems = options.problems;
+  report.sleep_passes = options.sleep_passes;
+  report.sleep_temperature = options.sleep_passes > 1 ? options.sleep_temperature : 0.0f;
   report.model = backend->ModelDescription();
   // Reference traces in the style the model was trained on (plain when the
   // model does not say).
@@ -206,9 +209,14 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
     so.budget = static_cast<int>(
         std::min<int64_t>(options.sleep_budget, backend->ContextWindow() - prefix_tokens - kQuestionRoom));
     if (so.budget < 1) return Status::OutOfRange("the model's window is too small for " + id);
+    so.passes = options.sleep_passes;
+    so.combine = CombineMode::kConsensus;
+    so.temperature = options.sleep_temperature;
     ST_ASSIGN_OR_RETURN(SleepResult slept, engine.Sleep(id, so));
+    report.sleep_greedy_replaced += slept.chosen > 0;
     auto score = lang::ScoreNotes(p, slept.learned.text);
     sample("sleep", id, "", slept.learned.text, 0);
+    for (const std::string& candidate : slept.candidates) sample("sleep candidate", id, "", candidate, 0);
     report.notes_derived += score.derived;
     report.notes_stated += score.stated;
     report.notes_correct += score.correct;
@@ -272,6 +280,9 @@ std::string DemoEvalReport::ToJson() const {
         {"other_fact", lookups.other_fact}}},
       {"reasoned_computations", ComputationsJson(computations)},
       {"sleep_mean_tokens", problems ? static_cast<double>(sleep_tokens) / problems : 0},
+      {"sleep_passes", sleep_passes},
+      {"sleep_temperature", sleep_temperature},
+      {"sleep_greedy_replaced", sleep_greedy_replaced},
       {"seconds", seconds}};
   return j.dump(2);
 }
@@ -330,6 +341,13 @@ std::string DemoEvalReport::ToMarkdown() const {
       percent(lookups.operand_right, lookups.defined), percent(lookups.other_fact, lookups.defined),
       ComputationsText(computations), notes_budget, notes_reasoning_budget,
       reasoned.count(0) ? reasoned.at(0).mean_tokens() : 0.0, seconds);
+  if (sleep_passes > 1) {
+    out += fmt::format(
+        "Sleep-time scaling: {} notes candidates per context (the greedy notes and {} sampled at temperature "
+        "{:.2f}); the one the others agree with most is kept (consensus), a sample rather than the greedy "
+        "notes in {} of {} contexts. The sleep tokens above count every candidate.\n",
+        sleep_passes, sleep_passes - 1, sleep_temperature, sleep_greedy_replaced, problems);
+  }
   {
     auto interval = [](const char* what, const ModeScore& s) {
       const Interval i = s.interval95();

@@ -421,6 +421,8 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.compact_paths, "compact_paths");
   add(style.notes_factors, "notes_factors");
   add(style.factor_block, "factor_block");
+  add(style.notes_sweeps, "notes_sweeps");
+  add(style.sweep_lookups, "sweep_lookups");
   return out;
 }
 
@@ -451,6 +453,10 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.notes_factors = true;
     } else if (flag == "factor_block") {
       style.factor_block = true;
+    } else if (flag == "notes_sweeps") {
+      style.notes_sweeps = true;
+    } else if (flag == "sweep_lookups") {
+      style.sweep_lookups = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }
@@ -494,21 +500,64 @@ std::string RenderContext(const Problem& p) {
   return out;
 }
 
+// TraceStyle::notes_sweeps: the facts in context order, again and again
+// until none waits; returns the derived quantities in the order computed.
+std::vector<int> Sweep(const Graph& g, const std::vector<Fact>& facts, const TraceStyle& style,
+                       std::vector<std::string>* steps) {
+  std::vector<bool> known(g.def.size(), false);
+  auto has_value = [&](int q) { return g.IsBase(q) || known[q]; };
+  std::vector<int> computed;
+  for (bool first = true, waiting = true; waiting; first = false) {
+    if (!first) steps->push_back("|");
+    waiting = false;
+    for (const Fact& f : facts) {
+      const int q = f.target;
+      if (has_value(q)) {
+        steps->push_back(ValueStep(g, q));
+        continue;
+      }
+      if (style.sweep_lookups) {
+        steps->push_back(LookStep(g, q));
+        steps->push_back(has_value(f.source) ? ValueStep(g, f.source) : LookStep(g, f.source));
+      }
+      if (has_value(f.source)) {
+        steps->push_back(FactStep(g, q, false, g.value[f.source], g.value[q], style));
+        if (style.value_lines) steps->push_back(ValueStep(g, q));
+        if (style.notes_factors && !style.factor_block) steps->push_back(FactorLine(g, q));
+        known[q] = true;
+        computed.push_back(q);
+      } else {
+        if (!style.sweep_lookups)
+          steps->push_back(g.Name(q) + "=" + g.Name(f.source) + OpChar(f.op) + Num(f.operand) + "?.");
+        waiting = true;
+      }
+    }
+  }
+  return computed;
+}
+
 std::string RenderNotes(const Problem& problem, const NotesOptions& options) {
   Graph g(problem);
   if (!g.ok) return "";
   // The context's relations in its order, each resolved unless an earlier
   // walk already computed it: every derived quantity computed exactly once,
   // after what it reads.
-  Tracer t(g, std::vector<bool>(g.def.size(), false), options.style);
-  if (options.style.notes_factors && !options.style.factor_block) t.StateFactors();
-  for (const Fact& f : problem.facts)
-    if (options.style.notes_every_fact || (f.op != Op::kBase && !t.Known(f.target))) t.Resolve(f.target);
-  std::vector<std::string> steps = t.lines();
+  std::vector<std::string> steps;
+  std::vector<int> computed;
+  if (options.style.notes_sweeps) {
+    computed = Sweep(g, problem.facts, options.style, &steps);
+  } else {
+    Tracer t(g, std::vector<bool>(g.def.size(), false), options.style);
+    if (options.style.notes_factors && !options.style.factor_block) t.StateFactors();
+    for (const Fact& f : problem.facts)
+      if (options.style.notes_every_fact || (f.op != Op::kBase && !t.Known(f.target))) t.Resolve(f.target);
+    steps = t.lines();
+    computed = t.computed();
+  }
   // In the order the values were computed: a sequence the model has just
   // written, each quantity after the one it reads.
   if (options.style.notes_factors && options.style.factor_block)
-    for (int q : t.computed()) steps.push_back(FactorLine(g, q));
+    for (int q : computed) steps.push_back(FactorLine(g, q));
   const int n = static_cast<int>(problem.names.size());
   Rng rng(options.seed ^ (problem.seed * 0x9e3779b97f4a7c15ULL));
   std::vector<std::string> anticipated;

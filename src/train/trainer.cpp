@@ -43,10 +43,10 @@ constexpr float kRopeFreqBase = 10000.0f;
 // hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
 // short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths,
 // 4 to 14 no compact_paths, 4 to 15 no hypothetical drills, 4 to 16 no
-// notes_factors, 4 to 17 no factor_block; version 10 is ':', the byte after
-// '9', 11 is ';', 12 is '<', 13 is '=', 14 is '>', 15 is '?', 16 is '@', 17
-// is 'A' and 18 is 'B').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'B'};
+// notes_factors, 4 to 17 no factor_block, 4 to 18 no notes_sweeps; version
+// 10 is ':', the byte after '9', 11 is ';', 12 is '<', 13 is '=', 14 is '>',
+// 15 is '?', 16 is '@', 17 is 'A', 18 is 'B' and 19 is 'C').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'C'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -90,6 +90,12 @@ Status ValidateConfig(const TrainerConfig& c) {
     return bad("notes_factors (--notes-factors) needs short_from_notes (--short-from-notes)");
   if (style.factor_block && !style.notes_factors)
     return bad("factor_block (--factor-block) needs notes_factors (--notes-factors)");
+  if (style.sweep_lookups && !style.notes_sweeps)
+    return bad("sweep_lookups (--sweep-lookups) needs notes_sweeps (--notes-sweeps)");
+  if (style.notes_sweeps && style.notes_every_fact)
+    return bad(
+        "notes_sweeps (--notes-sweeps) gives every fact an entry in each sweep in place of "
+        "notes_every_fact's walks (--notes-every-fact): set one");
   if (style.notes_factors && (style.short_paths || style.short_factors))
     return bad(
         "notes_factors (--notes-factors) reads the factor from the notes in place of short_paths' path "
@@ -182,6 +188,8 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= '@') io(m.hypothetical_drill_rate);
   if (version >= 'A') io(m.style.notes_factors);
   if (version >= 'B') io(m.style.factor_block);
+  if (version >= 'C') io(m.style.notes_sweeps);
+  if (version >= 'C') io(m.style.sweep_lookups);
 }
 
 template <typename T>

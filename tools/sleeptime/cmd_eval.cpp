@@ -65,8 +65,8 @@ void AddEvalCommand(CLI::App& cli, App& app, int argc, char** argv) {
       ->delimiter(',')
       ->check(CLI::Range(0, 4))
       ->capture_default_str();
-  cmd->add_option("--combine", o->combine, "how k > 1 sleep candidates become c′: concat or merge")
-      ->check(CLI::IsMember({"concat", "merge"}))
+  cmd->add_option("--combine", o->combine, "how k > 1 sleep candidates become c′: concat, merge or consensus")
+      ->check(CLI::IsMember({"concat", "merge", "consensus"}))
       ->capture_default_str();
   cmd->add_option("-o,--out", o->out,
                   "output directory (items.jsonl, results.json, summary.md, plots, report.html)")

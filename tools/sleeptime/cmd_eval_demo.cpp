@@ -23,6 +23,15 @@ void AddEvalDemoCommand(CLI::App& cli, App& app) {
   cmd->add_option("--budget-fraction", opts->notes_budget_fraction,
                   "test budget from notes as a fraction of the reasoned mean")
       ->capture_default_str();
+  cmd->add_option("--sleep-passes", opts->sleep_passes,
+                  "notes candidates per context (sleep-time scaling): the greedy notes and k - 1 samples; "
+                  "the one the others agree with most is kept")
+      ->check(CLI::Range(1, 16))
+      ->capture_default_str();
+  cmd->add_option("--sleep-temperature", opts->sleep_temperature,
+                  "sampling temperature of the k - 1 sampled candidates")
+      ->check(CLI::Range(0.01, 4.0))
+      ->capture_default_str();
   cmd->add_option("--json", *json_out, "also write the report as JSON to this file");
   cmd->add_option("--samples", opts->samples_path,
                   "write every generation (mode, question, text, gold, parsed) to this JSONL file");

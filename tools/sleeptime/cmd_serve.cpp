@@ -70,7 +70,8 @@ void AddServeCommand(CLI::App& cli, App& app) {
   cmd->add_option("--max-body-bytes", o->max_body_bytes, "largest accepted request body")
       ->capture_default_str();
   cmd->add_option("--http-threads", o->http_threads, "HTTP worker threads")->capture_default_str();
-  cmd->add_option("--slots", *slots, "concurrent model contexts (sleeping jobs hold --sleep-parallel of them)")
+  cmd->add_option("--slots", *slots,
+                  "concurrent model contexts (sleeping jobs hold --sleep-parallel of them)")
       ->capture_default_str();
   cmd->add_option("--batch", *batch,
                   "prefill batch, tokens: a live request waits at most one batch of a sleep job's prefill")
@@ -88,9 +89,9 @@ void AddServeCommand(CLI::App& cli, App& app) {
   cmd->add_option("--sleep-passes", s.sleep_passes, "independent c′ candidates per job (k)")
       ->capture_default_str();
   cmd->add_option("--sleep-combine", *combine,
-                  "how k > 1 candidates become c′: concat (joined) or merge (one more generation reads them "
-                  "all and writes c′)")
-      ->check(CLI::IsMember({"concat", "merge"}))
+                  "how k > 1 candidates become c′: concat (joined), merge (one more generation reads them "
+                  "all and writes c′) or consensus (the one the others agree with most)")
+      ->check(CLI::IsMember({"concat", "merge", "consensus"}))
       ->capture_default_str();
   cmd->add_option("--sleep-parallel", *sleep_parallel,
                   "candidates written at the same time, each on a slot (0: min(k, slots - 1))")

@@ -26,9 +26,9 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
   auto combine = std::make_shared<std::string>("concat");
   sleep
       ->add_option("--combine", *combine,
-                   "how k > 1 candidates become c': concat (joined) or merge (one more generation reads them "
-                   "all and writes c')")
-      ->check(CLI::IsMember({"concat", "merge"}))
+                   "how k > 1 candidates become c': concat (joined), merge (one more generation reads them "
+                   "all and writes c') or consensus (the one the others agree with most)")
+      ->check(CLI::IsMember({"concat", "merge", "consensus"}))
       ->capture_default_str();
   sleep
       ->add_option("--parallel", sleep_opts->parallel,
@@ -63,6 +63,8 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
                                           {"parallel", r->parallel},
                                           {"combine", CombineModeName(sleep_opts->combine)},
                                           {"merged", r->merged},
+                                          {"chosen", r->chosen},
+                                          {"agreement", r->agreement},
                                           {"kv_tokens", r->learned.kv_tokens},
                                           {"kv_bytes", r->learned.kv_bytes},
                                           {"sleep_ms", r->sleep_ms}}
@@ -75,6 +77,12 @@ void AddSleepAskCommands(CLI::App& cli, App& app) {
           "saved as KV state ({:.1f} KiB)\n",
           r->learned.context_id, r->learned.context_version, r->completion_tokens, r->prompt_tokens,
           r->sleep_ms, r->learned.kv_tokens, static_cast<double>(r->learned.kv_bytes) / 1024.0);
+      if (r->chosen >= 0) {
+        fmt::print("consensus: candidate {} of {} (agreement with the others:", r->chosen,
+                   r->candidates.size());
+        for (double a : r->agreement) fmt::print(" {:.2f}", a);
+        fmt::print(")\n");
+      }
       return 0;
     };
   });

@@ -361,6 +361,13 @@ void AddTrainCommands(CLI::App& cli, App& app) {
                 "(\"T:A*1D*3R*6.\") and a hypothetical reads it there (\"T=239R*6+42~182\")");
   cmd->add_flag("--factor-block", c.mix.style.factor_block,
                 "with --notes-factors, the factor lines come together after the values, in dependency order");
+  cmd->add_flag("--notes-sweeps", c.mix.style.notes_sweeps,
+                "notes sweep the facts in context order until all are known: each fact's value, its "
+                "computation once its source is known, else a wait (\"D=L*2?.\"); \" |\" starts a sweep");
+  cmd->add_flag(
+      "--sweep-lookups", c.mix.style.sweep_lookups,
+      "with --notes-sweeps, a relation's entry writes the relation, then its source's latest "
+      "statement (a value, or its relation: a wait), then the computation (\"D=L*2. L=13. D=L*2=...\")");
   cmd->add_option("--pack-window", c.pack_window,
                   "examples waiting to be packed; each row takes the longest that fits (1: stream order)")
       ->capture_default_str()
