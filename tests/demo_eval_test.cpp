@@ -51,18 +51,35 @@ TEST(DemoTemplates, EnginePromptsEqualTrainingPrompts) {
   fs::remove_all(dir);
 }
 
-TEST(DemoEval, RunsEveryModeOnARandomModel) {
-  std::string dir = MakeTempDir("demo-eval");
-  auto backend = OpenTestBackend(TinyModelPath(), dir + "/kv", 2048);
-  ASSERT_NE(backend, nullptr);
-  DemoEvalOptions eo;
-  eo.problems = 2;
-  eo.unlimited_budget = 30;
-  eo.sleep_budget = 20;
-  eo.samples_path = dir + "/samples.jsonl";
+// A scratch folder and the tiny random-weight model, removed at the end.
+class DemoEvalTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MakeTempDir("demo-eval");
+    backend_ = OpenTestBackend(TinyModelPath(), dir_ + "/kv", 2048);
+    ASSERT_NE(backend_, nullptr);
+  }
+  void TearDown() override {
+    backend_.reset();
+    fs::remove_all(dir_);
+  }
+  DemoEvalOptions Options(int problems, int unlimited_budget, int sleep_budget) const {
+    DemoEvalOptions eo;
+    eo.problems = problems;
+    eo.unlimited_budget = unlimited_budget;
+    eo.sleep_budget = sleep_budget;
+    eo.samples_path = dir_ + "/samples.jsonl";
+    return eo;
+  }
+  std::string dir_;
+  std::unique_ptr<LlamaBackend> backend_;
+};
+
+TEST_F(DemoEvalTest, RunsEveryModeOnARandomModel) {
+  DemoEvalOptions eo = Options(2, 30, 20);
   int progress_calls = 0;
   eo.on_progress = [&](const std::string&, int, int) { ++progress_calls; };
-  auto r = RunDemoEval(backend.get(), dir, eo);
+  auto r = RunDemoEval(backend_.get(), dir_, eo);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->reasoned.at(0).n, 8);
   EXPECT_EQ(r->direct.at(0).n, 8);
@@ -114,26 +131,17 @@ TEST(DemoEval, RunsEveryModeOnARandomModel) {
     EXPECT_TRUE(s.contains("text") && s.contains("gold") && s.contains("parsed")) << line;
   }
   EXPECT_EQ(modes, (std::map<std::string, int>{{"direct", 8}, {"notes", 8}, {"reasoned", 8}, {"sleep", 2}}));
-  backend.reset();
-  fs::remove_all(dir);
 }
 
 // Sleep-time scaling in the acceptance run: k candidates per context, one
 // kept by consensus, every candidate in the samples and its tokens counted.
-TEST(DemoEval, SleepPassesKeepOneCandidateByConsensus) {
-  std::string dir = MakeTempDir("demo-eval-passes");
-  auto backend = OpenTestBackend(TinyModelPath(), dir + "/kv", 2048);
-  ASSERT_NE(backend, nullptr);
-  DemoEvalOptions eo;
-  eo.problems = 1;
-  eo.unlimited_budget = 10;
-  eo.sleep_budget = 12;
-  eo.samples_path = dir + "/samples.jsonl";
-  auto one = RunDemoEval(backend.get(), dir, eo);
+TEST_F(DemoEvalTest, SleepPassesKeepOneCandidateByConsensus) {
+  DemoEvalOptions eo = Options(1, 10, 12);
+  auto one = RunDemoEval(backend_.get(), dir_, eo);
   ASSERT_TRUE(one.ok()) << one.status().ToString();
   eo.sleep_passes = 3;
-  eo.samples_path = dir + "/samples3.jsonl";
-  auto three = RunDemoEval(backend.get(), dir, eo);
+  eo.samples_path = dir_ + "/samples3.jsonl";
+  auto three = RunDemoEval(backend_.get(), dir_, eo);
   ASSERT_TRUE(three.ok()) << three.status().ToString();
   EXPECT_GT(three->sleep_tokens, one->sleep_tokens);
   EXPECT_LE(three->sleep_greedy_replaced, 1);
@@ -147,9 +155,7 @@ TEST(DemoEval, SleepPassesKeepOneCandidateByConsensus) {
   EXPECT_EQ(modes["sleep"], 1);
   EXPECT_EQ(modes["sleep candidate"], 3);
   eo.sleep_passes = 0;
-  EXPECT_EQ(RunDemoEval(backend.get(), dir, eo).status().code(), StatusCode::kInvalidArgument);
-  backend.reset();
-  fs::remove_all(dir);
+  EXPECT_EQ(RunDemoEval(backend_.get(), dir_, eo).status().code(), StatusCode::kInvalidArgument);
 }
 
 // Published values of the 95% Wilson score interval.
