@@ -19,6 +19,7 @@
 #include <iterator>
 #include <memory>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -655,50 +656,54 @@ void ExpectRefused(const TrainerConfig& c, const std::string& flag) {
   EXPECT_NE(made.status().message().find(flag), std::string::npos) << made.status().ToString();
 }
 
-TEST_F(TrainerTest, ShortTraceOptionsNeedShortFromNotes) {
-  for (const char* flag : {"--short-named-operands", "--short-factors", "--short-paths"}) {
+// Trace-style flags that mean nothing alone, or that replace one another:
+// each `refused` style names its flag in the error; `mended` (when set) is
+// the same intent made valid, and is accepted.
+TEST_F(TrainerTest, TraceStyleFlagsThatNeedOrExcludeOthersAreRefused) {
+  struct Case {
+    const char* flag;
+    lang::TraceStyle refused;
+    std::optional<lang::TraceStyle> mended;
+  };
+  const Case cases[] = {
+      {"--short-named-operands",
+       {.short_named_operands = true},
+       lang::TraceStyle{.short_from_notes = true, .short_named_operands = true}},
+      {"--short-factors",
+       {.short_factors = true},
+       lang::TraceStyle{.short_from_notes = true, .short_factors = true}},
+      {"--short-paths",
+       {.short_paths = true},
+       lang::TraceStyle{.short_from_notes = true, .short_paths = true}},
+      // A path replaces the factor: both at once is a mistake, not a silent choice.
+      {"--short-paths", {.short_from_notes = true, .short_factors = true, .short_paths = true}, std::nullopt},
+      // Compact paths shorten short_paths' form and mean nothing without it.
+      {"--compact-paths",
+       {.short_from_notes = true, .compact_paths = true},
+       lang::TraceStyle{.short_from_notes = true, .short_paths = true, .compact_paths = true}},
+      // Factors read from the notes replace the path, and need short_from_notes.
+      {"--notes-factors",
+       {.short_from_notes = true, .short_paths = true, .compact_paths = true, .notes_factors = true},
+       lang::TraceStyle{.short_from_notes = true, .notes_factors = true}},
+      {"--notes-factors", {.notes_factors = true}, std::nullopt},
+      // Where the factor lines go means nothing without them.
+      {"--factor-block",
+       {.short_from_notes = true, .factor_block = true},
+       lang::TraceStyle{.short_from_notes = true, .notes_factors = true, .factor_block = true}},
+      // Sweeps replace the every-fact walks: both at once is a mistake.
+      {"--notes-sweeps",
+       {.notes_every_fact = true, .notes_sweeps = true},
+       lang::TraceStyle{.notes_sweeps = true, .sweep_lookups = true}},
+      {"--sweep-lookups", {.sweep_lookups = true}, lang::TraceStyle{.notes_sweeps = true}},
+  };
+  for (const Case& k : cases) {
     TrainerConfig c = TinyConfig();
-    c.mix.style.short_named_operands = std::string(flag) == "--short-named-operands";
-    c.mix.style.short_factors = std::string(flag) == "--short-factors";
-    c.mix.style.short_paths = std::string(flag) == "--short-paths";
-    ExpectRefused(c, flag);
-    c.mix.style.short_from_notes = true;
-    EXPECT_TRUE(Trainer::Create(c).ok());
+    c.mix.style = k.refused;
+    ExpectRefused(c, k.flag);
+    if (!k.mended) continue;
+    c.mix.style = *k.mended;
+    EXPECT_TRUE(Trainer::Create(c).ok()) << k.flag << " mended";
   }
-  // A path replaces the factor: both at once is a mistake, not a silent choice.
-  TrainerConfig c = TinyConfig();
-  c.mix.style.short_from_notes = c.mix.style.short_factors = c.mix.style.short_paths = true;
-  ExpectRefused(c, "--short-paths");
-  // Compact paths shorten short_paths' form and mean nothing without it.
-  c.mix.style.short_factors = false;
-  c.mix.style.short_paths = false;
-  c.mix.style.compact_paths = true;
-  ExpectRefused(c, "--compact-paths");
-  c.mix.style.short_paths = true;
-  EXPECT_TRUE(Trainer::Create(c).ok());
-  // Factors read from the notes replace the path, and need short_from_notes.
-  c.mix.style.notes_factors = true;
-  ExpectRefused(c, "--notes-factors");
-  c.mix.style.short_paths = c.mix.style.compact_paths = false;
-  EXPECT_TRUE(Trainer::Create(c).ok());
-  c.mix.style.short_from_notes = false;
-  ExpectRefused(c, "--notes-factors");
-  // Where the factor lines go means nothing without them.
-  c.mix.style.short_from_notes = true;
-  c.mix.style.notes_factors = false;
-  c.mix.style.factor_block = true;
-  ExpectRefused(c, "--factor-block");
-  c.mix.style.notes_factors = true;
-  EXPECT_TRUE(Trainer::Create(c).ok());
-  // Sweeps replace the every-fact walks: both at once is a mistake.
-  c.mix.style.notes_every_fact = c.mix.style.notes_sweeps = true;
-  ExpectRefused(c, "--notes-sweeps");
-  c.mix.style.notes_every_fact = false;
-  EXPECT_TRUE(Trainer::Create(c).ok());
-  c.mix.style.sweep_lookups = true;
-  EXPECT_TRUE(Trainer::Create(c).ok());
-  c.mix.style.notes_sweeps = false;
-  ExpectRefused(c, "--sweep-lookups");
 }
 
 TEST_F(TrainerTest, CorruptCheckpointIsRejected) {
