@@ -849,6 +849,55 @@ TEST(LangTraining, MultiQueryExamplesShareOnePrefix) {
   EXPECT_GT(answer_queries, total_queries * 9 / 10);  // few dropped for length
 }
 
+// keep_notes: an answer example too long for max_bytes gives up trailing
+// queries before its notes, so large problems keep theirs; the queries it
+// keeps are the group's first ones, answered as without keep_notes.
+TEST(LangTraining, KeepNotesDropsTrailingQueriesFirst) {
+  MixOptions mix{.sleep_rate = 0.0,
+                 .notes_rate = 1.0,
+                 .two_notes_rate = 0.0,
+                 .direct_rate = 0.0,
+                 .forced_rate = 0.0,
+                 .max_bytes = 511,
+                 .queries_per_example = 4,
+                 .style = TraceStyle{.value_lines = true,
+                                     .reversed_results = true,
+                                     .notes_every_fact = true,
+                                     .short_from_notes = true,
+                                     .short_named_operands = true,
+                                     .short_paths = true,
+                                     .compact_paths = true}};
+  MixOptions keep = mix;
+  keep.keep_notes = true;
+  GeneratorOptions large;
+  large.min_facts = large.max_facts = 8;
+  int without_notes = 0, kept_without_notes = 0, examples = 0;
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    const Problem p = GenerateProblem(seed, large);
+    const auto plain = RenderTrainingExamples(p, seed, mix);
+    const auto kept = RenderTrainingExamples(p, seed, keep);
+    for (const TrainingExample& e : plain) without_notes += e.notes_samples == 0;
+    for (const TrainingExample& e : kept) {
+      ++examples;
+      std::string all = e.prompt + e.completion;
+      for (const TrainingFollowup& f : e.followups) all += f.prompt + f.completion;
+      EXPECT_LE(all.size(), keep.max_bytes);
+      if (e.notes_samples == 0) {
+        ++kept_without_notes;
+        continue;
+      }
+      // The first query is one of the problem's, answered from the notes.
+      const Query* q = nullptr;
+      for (const Query& candidate : p.queries)
+        if (e.prompt.ends_with(RenderQuestion(candidate))) q = &candidate;
+      ASSERT_NE(q, nullptr) << e.prompt;
+      EXPECT_EQ(e.completion, RenderAnswerCompletion(p, *q, true, keep.style));
+    }
+  }
+  EXPECT_GT(without_notes, examples / 2);  // the default drops most large problems' notes
+  EXPECT_EQ(kept_without_notes, 0);
+}
+
 // Renders problem `seed` with and without drills: exactly one drill of
 // `format` is appended, and every other example is drawn as without it.
 void RenderDrill(uint64_t seed, const MixOptions& plain, const MixOptions& drills, Format format, Problem* p,

@@ -690,7 +690,8 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
           break;
       }
     };
-    // Drop notes samples, then trailing queries, until the example fits.
+    // Drop notes samples, then trailing queries (keep_notes: all but one notes sample, then trailing
+    // queries, then the last sample), until the example fits.
     for (size_t n_parts = parts.size(); n_parts > 0;) {
       const bool with_notes = !notes.empty();
       TrainingExample e;
@@ -712,7 +713,7 @@ std::vector<TrainingExample> RenderTrainingExamples(const Problem& problem, uint
         out.push_back(std::move(e));
         break;
       }
-      if (!notes.empty()) {
+      if (notes.size() > 1 || (!notes.empty() && !(mix.keep_notes && n_parts > 1))) {
         notes.pop_back();
       } else {
         --n_parts;  // 0: too long even alone, dropped

@@ -43,10 +43,11 @@ constexpr float kRopeFreqBase = 10000.0f;
 // hypothetical_relations, 4 to 10 no short_from_notes, 4 to 11 no
 // short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths,
 // 4 to 14 no compact_paths, 4 to 15 no hypothetical drills, 4 to 16 no
-// notes_factors, 4 to 17 no factor_block, 4 to 18 no notes_sweeps; version
-// 10 is ':', the byte after '9', 11 is ';', 12 is '<', 13 is '=', 14 is '>',
-// 15 is '?', 16 is '@', 17 is 'A', 18 is 'B' and 19 is 'C').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'C'};
+// notes_factors, 4 to 17 no factor_block, 4 to 18 no notes_sweeps, 4 to 19
+// no keep_notes; version 10 is ':', the byte after '9', 11 is ';', 12 is
+// '<', 13 is '=', 14 is '>', 15 is '?', 16 is '@', 17 is 'A', 18 is 'B', 19
+// is 'C' and 20 is 'D').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'D'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -190,6 +191,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= 'B') io(m.style.factor_block);
   if (version >= 'C') io(m.style.notes_sweeps);
   if (version >= 'C') io(m.style.sweep_lookups);
+  if (version >= 'D') io(m.keep_notes);
 }
 
 template <typename T>

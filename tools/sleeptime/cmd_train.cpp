@@ -327,6 +327,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
                   "answered from them, the longest paths with a *k first)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_flag("--keep-notes", c.mix.keep_notes,
+                "an answer example too long for the window drops trailing queries before its notes, so "
+                "large problems are answered from notes too (default: the notes go first)");
   cmd->add_option("--arithmetic-items", c.mix.arithmetic_items, "computations per arithmetic drill")
       ->capture_default_str();
   cmd->add_flag("--value-lines", c.mix.style.value_lines,
