@@ -9,7 +9,8 @@
 # under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo30); run the same command again after an
 # interruption and each stage resumes where it stopped (a finished stage only re-exports its file).
 # Measured on 2 cores: 3,000 + 2,400 steps, 116.4 minutes (66 + 50.4; the same 2,400 steps of stage 2
-# took 42.5 to 56.6 min from run to run on this machine, so on a slow day the two stages pass 2 hours). Nothing else should share the cores:
+# took 42.5 to 56.6 min from run to run on this machine, so on a slow day the two stages pass 2 hours; run
+# again from random weights on a fast day, 94.6 min, and a different model: models/README.md, runs 37-38). Nothing else should share the cores:
 # ggml's threads wait for each other every step, so any other load slows training a lot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
