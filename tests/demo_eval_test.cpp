@@ -158,6 +158,29 @@ TEST_F(DemoEvalTest, SleepPassesKeepOneCandidateByConsensus) {
   EXPECT_EQ(RunDemoEval(backend_.get(), dir_, eo).status().code(), StatusCode::kInvalidArgument);
 }
 
+// One pass writes the greedy notes whatever --sleep-temperature says: the
+// temperature only draws the samples a consensus weighs (a single sampled
+// pass once stood in for the greedy notes of every acceptance run).
+TEST_F(DemoEvalTest, OnePassWritesGreedyNotesAtAnyTemperature) {
+  auto notes_at = [&](float temperature) {
+    DemoEvalOptions eo = Options(2, 10, 24);
+    eo.sleep_temperature = temperature;
+    eo.samples_path = dir_ + "/samples-t" + std::to_string(temperature) + ".jsonl";
+    auto r = RunDemoEval(backend_.get(), dir_, eo);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<std::string> notes;
+    std::ifstream samples(eo.samples_path);
+    for (std::string line; std::getline(samples, line);) {
+      auto s = nlohmann::json::parse(line);
+      if (s["mode"] == "sleep") notes.push_back(s["text"]);
+    }
+    return notes;
+  };
+  const std::vector<std::string> greedy = notes_at(0.0f);
+  ASSERT_EQ(greedy.size(), 2u);
+  EXPECT_EQ(notes_at(1.5f), greedy);
+}
+
 // Published values of the 95% Wilson score interval.
 TEST(WilsonInterval95, MatchesKnownIntervals) {
   struct Case {

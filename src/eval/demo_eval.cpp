@@ -211,7 +211,9 @@ Result<DemoEvalReport> RunDemoEval(Backend* backend, const std::string& work_dir
     if (so.budget < 1) return Status::OutOfRange("the model's window is too small for " + id);
     so.passes = options.sleep_passes;
     so.combine = CombineMode::kConsensus;
-    so.temperature = options.sleep_temperature;
+    // One pass is the greedy notes the bar is about; the temperature is for
+    // the samples that a consensus weighs against them.
+    so.temperature = options.sleep_passes > 1 ? options.sleep_temperature : 0.0f;
     ST_ASSIGN_OR_RETURN(SleepResult slept, engine.Sleep(id, so));
     report.sleep_greedy_replaced += slept.chosen > 0;
     auto score = lang::ScoreNotes(p, slept.learned.text);
