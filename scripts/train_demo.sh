@@ -5,18 +5,18 @@
 #
 # Stage 1 learns the reasoning language with the long traces (curriculum of small problems first);
 # stage 2 fine-tunes those weights with the short traces from notes (`--short-from-notes`), which a
-# run from scratch did not learn (models/README.md, runs 18-30). Both stages checkpoint every 5 minutes
-# under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo30); run the same command again after an
+# run from scratch did not learn (models/README.md, runs 18-30), with notes in 70% of its answer
+# examples and a sleep example for every problem (run 40). Both stages checkpoint every 5 minutes
+# under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo40); run the same command again after an
 # interruption and each stage resumes where it stopped (a finished stage only re-exports its file).
-# Measured on 2 cores: 3,000 + 2,400 steps, 116.4 minutes (66 + 50.4; the same 2,400 steps of stage 2
-# took 42.5 to 56.6 min from run to run on this machine, so on a slow day the two stages pass 2 hours; run
-# again from random weights on a fast day, 94.6 min, and a different model: models/README.md, runs 37-38). Nothing else should share the cores:
+# Measured on 2 cores: 3,000 + 2,400 steps, 97.2 minutes (54.0 + 43.2). The same stages took up to
+# 66 + 56.6 min on slower days on this machine, which would pass 2 hours. Nothing else should share the cores:
 # ggml's threads wait for each other every step, so any other load slows training a lot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 out=${1:-models/sleeptime-demo.gguf}
-work=${SLEEPTIME_TRAIN_DIR:-/tmp/sleeptime-train/demo30}
+work=${SLEEPTIME_TRAIN_DIR:-/tmp/sleeptime-train/demo40}
 bin=${SLEEPTIME_BIN:-build/sleeptime}
 [[ -x $bin ]] || { echo "train_demo: $bin not found; run 'make build' first" >&2; exit 1; }
 
@@ -33,6 +33,7 @@ echo "== stage 1 of 2: the language, long traces (3,000 steps)"
 echo "== stage 2 of 2: short traces from notes (2,400 steps from stage 1's weights)"
 "$bin" train-demo "${common[@]}" --seed 20 --out "$out" --checkpoint-dir "$work/short" \
   --init-from "$work/base" --short-from-notes --short-named-operands --short-paths --compact-paths \
+  --keep-notes --notes-rate 0.7 --sleep-rate 1.0 \
   --tokens 9830400 --lr 3e-4 --warmup 20 --eval-minutes 100 --curriculum-problems 0
 
 sha256sum "$out"

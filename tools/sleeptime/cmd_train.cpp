@@ -159,6 +159,9 @@ int RunTrain(const TrainOptions& o) {
                                 {"lr", c.lr},
                                 {"seed", c.seed},
                                 {"threads", c.threads},
+                                {"sleep_rate", c.mix.sleep_rate},
+                                {"notes_rate", c.mix.notes_rate},
+                                {"lookup_rate", c.mix.lookup_rate},
                                 {"params", trainer->parameter_count()}};
   fmt::print("model: {} parameters, n_embd {} n_layer {} n_head {} n_ff {} n_ctx {}; batch {}x{}; {} steps\n",
              trainer->parameter_count(), c.n_embd, c.n_layer, c.n_head, c.n_ff, c.n_ctx, c.batch_seqs,
@@ -309,6 +312,10 @@ void AddTrainCommands(CLI::App& cli, App& app) {
       ->capture_default_str();
   cmd->add_option("--curriculum-depth", c.curriculum_max_depth, "dependency depth in the curriculum")
       ->capture_default_str();
+  cmd->add_option("--sleep-rate", c.mix.sleep_rate,
+                  "chance that a problem also yields a sleep example (context -> notes)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--notes-rate", c.mix.notes_rate,
                   "answer examples whose prompt holds notes (the rest reason from the raw context)")
       ->capture_default_str()
