@@ -9,7 +9,7 @@
 # examples and a sleep example for every problem (run 40). Both stages checkpoint every 5 minutes
 # under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo40); run the same command again after an
 # interruption and each stage resumes where it stopped (a finished stage only re-exports its file).
-# Measured on 2 cores: 3,000 + 2,400 steps, 97.2 minutes (54.0 + 43.2). The same stages took up to
+# Measured on 2 cores: 3,000 + 2,400 steps, 97.4 minutes (54.2 + 43.2). The same stages took up to
 # 66 + 56.6 min on slower days on this machine, which would pass 2 hours. Nothing else should share the cores:
 # ggml's threads wait for each other every step, so any other load slows training a lot.
 set -euo pipefail
