@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What goes wrong in answers from notes written in the short style.
 
-Usage: scripts/short_from_notes_errors.py [--notes-factors] SAMPLES_JSONL
+Usage: scripts/short_from_notes_errors.py [--notes-factors [--reversed-changes]] SAMPLES_JSONL
 
 SAMPLES_JSONL is the file `eval-demo --samples` writes for a model trained
 with `--short-from-notes`. Each wrong answer from notes is put in the first
@@ -24,7 +24,8 @@ a path that multiplies as much as the right one is counted right); with
 --compact-paths too (" R=122V+T*2+6~821") the same. With --notes-factors
 (" T=239R*6+42~182", the factor read from the notes' line for T) a factor
 named for a quantity other than the one the question changes comes first,
-then the classes of --short-factors. Traces that
+then the classes of --short-factors; with --reversed-changes too
+(" T=239R*6+24~182") the change is read digits last-first. Traces that
 do not have the step's shape are "malformed". models/README.md quotes this
 output.
 """
@@ -54,12 +55,14 @@ def kind_of(question):
 NOTES_FACTOR_HYPOTHETICAL = re.compile(r" ([A-Z])=(\d+)([A-Z])\*(\d+)([-+])(\d+)~(\d+)")
 
 
-def classify(row, notes_factors=False):
+def classify(row, notes_factors=False, reversed_changes=False):
     question, text = row["question"], row["text"]
     kind = kind_of(question)
     factor_step = NOTES_FACTOR_HYPOTHETICAL.match(text) if notes_factors and kind == "hypothetical" else None
     if factor_step:
         _, value, changed, factor, op, change, result = factor_step.groups()
+        if reversed_changes:
+            change = change[::-1]
         if row["parsed"] != row["gold"] and changed != re.search(r"If ([A-Z]) had", question).group(1):
             return kind, "the factor of a quantity the question does not change"
         tag = classify_factor(row, int(value), op, int(factor), int(change), result, "a factor")
@@ -139,7 +142,8 @@ def classify_factor(row, value, op, factor, change, reversed_result, what):
 def main():
     args = sys.argv[1:]
     notes_factors = "--notes-factors" in args
-    args = [a for a in args if a != "--notes-factors"]
+    reversed_changes = "--reversed-changes" in args
+    args = [a for a in args if a not in ("--notes-factors", "--reversed-changes")]
     if len(args) != 1:
         sys.exit(__doc__)
     counts = collections.Counter()
@@ -147,7 +151,7 @@ def main():
         for line in f:
             row = json.loads(line)
             if row["mode"] == "notes":
-                counts[classify(row, notes_factors)] += 1
+                counts[classify(row, notes_factors, reversed_changes)] += 1
     for kind in ("value", "combination", "hypothetical"):
         total = sum(n for (k, _), n in counts.items() if k == kind)
         print(f"{kind}: {total} queries")

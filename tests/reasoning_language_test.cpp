@@ -1253,7 +1253,7 @@ TEST(LangReversedResults, ComputationsAreScoredByTheirForwardValue) {
 }
 
 TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
-  for (int bits = 0; bits < 8192; ++bits) {
+  for (int bits = 0; bits < 16384; ++bits) {
     const TraceStyle style{.value_lines = (bits & 1) != 0,
                            .reversed_results = (bits & 2) != 0,
                            .notes_every_fact = (bits & 4) != 0,
@@ -1266,7 +1266,8 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
                            .notes_factors = (bits & 512) != 0,
                            .factor_block = (bits & 1024) != 0,
                            .notes_sweeps = (bits & 2048) != 0,
-                           .sweep_lookups = (bits & 4096) != 0};
+                           .sweep_lookups = (bits & 4096) != 0,
+                           .reversed_changes = (bits & 8192) != 0};
     auto parsed = ParseTraceStyle(TraceStyleName(style));
     ASSERT_TRUE(parsed.ok());
     EXPECT_EQ(parsed->value_lines, style.value_lines);
@@ -1282,6 +1283,7 @@ TEST(LangReversedResults, TraceStyleNamesRoundTrip) {
     EXPECT_EQ(parsed->factor_block, style.factor_block);
     EXPECT_EQ(parsed->notes_sweeps, style.notes_sweeps);
     EXPECT_EQ(parsed->sweep_lookups, style.sweep_lookups);
+    EXPECT_EQ(parsed->reversed_changes, style.reversed_changes);
   }
   EXPECT_EQ(TraceStyleName({}), "");
   EXPECT_EQ(TraceStyleName({.value_lines = true, .reversed_results = true}), "value_lines,reversed_results");
@@ -1517,14 +1519,17 @@ int DemoTokens(std::string_view text) {
 // short_paths "R=32-C*2T+:30~2": each relation from R up to the changed
 // quantity as its op token, a "*k" with its k, then the same change; with
 // compact_paths "R=122V+T*2+6~821": the path without a last relation that
-// adds or subtracts, the sign between it and the change.
+// adds or subtracts, the sign between it and the change; with notes_factors
+// "T=239R*6+42~182", the factor the notes state; with reversed_changes too
+// "T=239R*6+24~182", the change digits last-first.
 enum class ShortForm {
   kOpTokenOperands,
   kNamedOperands,
   kNamedOperandsAndFactors,
   kNamedOperandsAndPaths,
   kNamedOperandsAndCompactPaths,
-  kNamedOperandsAndNotesFactors
+  kNamedOperandsAndNotesFactors,
+  kNamedOperandsAndNotesFactorsReversedChanges
 };
 class LangShortFromNotes : public testing::TestWithParam<ShortForm> {};
 
@@ -1533,8 +1538,10 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   const bool factors = GetParam() == ShortForm::kNamedOperandsAndFactors;
   const bool compact = GetParam() == ShortForm::kNamedOperandsAndCompactPaths;
   const bool paths = GetParam() == ShortForm::kNamedOperandsAndPaths || compact;
-  const bool notes_factors = GetParam() == ShortForm::kNamedOperandsAndNotesFactors;
+  const bool reversed_changes = GetParam() == ShortForm::kNamedOperandsAndNotesFactorsReversedChanges;
+  const bool notes_factors = GetParam() == ShortForm::kNamedOperandsAndNotesFactors || reversed_changes;
   TraceStyle style = ShortTracesFromNotes();
+  style.reversed_changes = reversed_changes;
   style.short_named_operands = named;
   style.short_factors = factors;
   style.short_paths = paths;
@@ -1547,6 +1554,7 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
   long_style.short_paths = false;
   long_style.compact_paths = false;
   long_style.notes_factors = false;
+  long_style.reversed_changes = false;
   static const std::regex kNotesFactorHypothetical(R"( ([A-Z])=(\d+)([A-Z])\*(\d+)([-+])(\d+)~(\d+))");
   static const std::regex kPlainCombination(R"( ([A-Z])([-+])([A-Z]):(\d+)([-+])(\d+)~(\d+))");
   static const std::regex kNamedCombination(R"( ([A-Z])=(\d+)([-+])([A-Z])=(\d+)~(\d+))");
@@ -1613,8 +1621,10 @@ TEST_P(LangShortFromNotes, OneStepFromTheNotesValuesFitsAFifthOfTheBudget) {
         const std::string entries = notes.substr(line, notes.find('.', line) - line);
         EXPECT_NE(entries.find(m[3].str() + "*" + m[4].str()), std::string::npos) << entries;
         EXPECT_EQ(m[5].str(), answer > values[q.asked] ? "+" : "-") << reasoning;
-        EXPECT_EQ(std::stoll(m[6].str()), std::llabs(answer - values[q.asked])) << reasoning;
-        EXPECT_EQ(std::stoll(m[6].str()), q.amount * factor) << reasoning;
+        std::string change = m[6].str();
+        if (reversed_changes) std::reverse(change.begin(), change.end());
+        EXPECT_EQ(std::stoll(change), std::llabs(answer - values[q.asked])) << reasoning;
+        EXPECT_EQ(std::stoll(change), q.amount * factor) << reasoning;
         with_factor += factor != 1;
       } else if (factors) {
         ASSERT_TRUE(std::regex_match(reasoning, m, kFactorHypothetical)) << reasoning;
@@ -1695,7 +1705,8 @@ std::string ShortFormName(const testing::TestParamInfo<ShortForm>& info) {
                                            "NamedOperandsAndFactors",
                                            "NamedOperandsAndPaths",
                                            "NamedOperandsAndCompactPaths",
-                                           "NamedOperandsAndNotesFactors"};
+                                           "NamedOperandsAndNotesFactors",
+                                           "NamedOperandsAndNotesFactorsReversedChanges"};
   return kNames[static_cast<int>(info.param)];
 }
 
@@ -1704,7 +1715,8 @@ INSTANTIATE_TEST_SUITE_P(Forms, LangShortFromNotes,
                                          ShortForm::kNamedOperandsAndFactors,
                                          ShortForm::kNamedOperandsAndPaths,
                                          ShortForm::kNamedOperandsAndCompactPaths,
-                                         ShortForm::kNamedOperandsAndNotesFactors),
+                                         ShortForm::kNamedOperandsAndNotesFactors,
+                                         ShortForm::kNamedOperandsAndNotesFactorsReversedChanges),
                          ShortFormName);
 
 // notes_factors: after each derived quantity's value (factor_block: after

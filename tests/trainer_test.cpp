@@ -575,7 +575,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   std::ifstream in(path, std::ios::binary);
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   in.close();
-  ASSERT_EQ(bytes.substr(0, 8), "STTRNCKD");
+  ASSERT_EQ(bytes.substr(0, 8), "STTRNCKE");
   // Magic, 5 x i32 shape, u64 seed, i32 batch, name_tokens, op_tokens, then factor_op_tokens; then the
   // generator (4 x i32, 3 x i64, 3 x i32) and the mix (5 x f64, i32, u64, i32, f64, i32), then
   // arithmetic_rate (f64 0.0) and arithmetic_items (i32 16).
@@ -589,8 +589,8 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   // The curriculum (i64, 2 x i32, f64) and the schedule (i64, 2 x f32, i32, 5 x f32), then pack_window (i32
   // 1), value_lines, reversed_results, notes_every_fact, hypothetical_relations, short_from_notes,
   // short_named_operands, short_factors, short_paths, compact_paths, hypothetical_drill_rate (f64 0.0),
-  // notes_factors, factor_block, notes_sweeps, sweep_lookups and keep_notes; the file ends with the examples
-  // waiting to be packed (u64 count 1, then problem and example, 2 x u64).
+  // notes_factors, factor_block, notes_sweeps, sweep_lookups, keep_notes and reversed_changes; the file ends
+  // with the examples waiting to be packed (u64 count 1, then problem and example, 2 x u64).
   const size_t window_at = arithmetic_at + 12 + (8 + 2 * 4 + 8) + (8 + 2 * 4 + 4 + 5 * 4);
   int32_t window = 0;
   std::memcpy(&window, bytes.data() + window_at, sizeof(window));
@@ -610,10 +610,12 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
   ASSERT_EQ(bytes[window_at + 23], 0);
   ASSERT_EQ(bytes[window_at + 24], 0);
   ASSERT_EQ(bytes[window_at + 25], 0);
+  ASSERT_EQ(bytes[window_at + 26], 0);
   uint64_t waiting = 0;
   std::memcpy(&waiting, bytes.data() + bytes.size() - 24, sizeof(waiting));
   ASSERT_EQ(waiting, 1u);
-  for (char version : {'C', 'B', 'A', '@', '?', '>', '=', '<', ';', ':', '9', '8', '7', '6', '5', '4'}) {
+  for (char version : {'D', 'C', 'B', 'A', '@', '?', '>', '=', '<', ';', ':', '9', '8', '7', '6', '5', '4'}) {
+    if (version == 'D') bytes.erase(window_at + 26, 1);
     if (version == 'C') bytes.erase(window_at + 25, 1);
     if (version == 'B') bytes.erase(window_at + 23, 2);
     if (version == 'A') bytes.erase(window_at + 22, 1);
@@ -643,7 +645,7 @@ TEST_F(TrainerTest, OlderCheckpointVersionsResume) {
     EXPECT_TRUE((*resumed)->Weights() == first->Weights());
   }
 
-  bytes[7] = 'E';  // a future version is refused, not misread
+  bytes[7] = 'F';  // a future version is refused, not misread
   std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
   auto future = Trainer::Resume(dir_ + "/ckpt", c.threads);
   EXPECT_FALSE(future.ok());

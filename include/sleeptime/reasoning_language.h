@@ -291,6 +291,13 @@ struct TraceStyle {
   // decide instead whether L had a value anywhere before, and at step 1,050
   // it still waited on bases ("L=Y+7?." right after "Y=6.").
   bool sweep_lookups = false;
+  // A hypothetical from notes writes its change (the asked amount times the
+  // factor) digits last-first, as every result is: "T=239R*6+24~182" for a
+  // change of 7 * 6 = 42. Run 43 wrote the product forward and got 18 of its
+  // 145 hypotheticals from notes wrong by the product alone, most by the tens
+  // digit's carry (13 * 2 as 36, 17 * 3 as 31); written units first, each
+  // digit needs only the carry just made. It costs no token.
+  bool reversed_changes = false;
 };
 
 // The style as GGUF metadata (the trainer writes it; eval-demo renders the

@@ -184,7 +184,7 @@ std::string ShortStepFromNotes(const Graph& g, const Query& q, const TraceStyle&
   const int64_t change = q.amount * factor;
   const int64_t v = g.value[q.asked] + (q.op == '+' ? change : -change);
   const std::string head = g.Name(q.asked) + "=" + Num(g.value[q.asked]);
-  const std::string tail = Num(change) + "~" + Reversed(v);
+  const std::string tail = (style.reversed_changes ? Reversed(change) : Num(change)) + "~" + Reversed(v);
   if (style.notes_factors) return head + g.Name(q.other) + "*" + Num(factor) + q.op + tail;
   if (style.short_paths) {
     std::string path;
@@ -423,6 +423,7 @@ std::string TraceStyleName(const TraceStyle& style) {
   add(style.factor_block, "factor_block");
   add(style.notes_sweeps, "notes_sweeps");
   add(style.sweep_lookups, "sweep_lookups");
+  add(style.reversed_changes, "reversed_changes");
   return out;
 }
 
@@ -457,6 +458,8 @@ Result<TraceStyle> ParseTraceStyle(std::string_view name) {
       style.notes_sweeps = true;
     } else if (flag == "sweep_lookups") {
       style.sweep_lookups = true;
+    } else if (flag == "reversed_changes") {
+      style.reversed_changes = true;
     } else if (!flag.empty()) {
       return Status::InvalidArgument("unknown trace style '" + std::string(flag) + "'");
     }

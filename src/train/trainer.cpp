@@ -44,10 +44,10 @@ constexpr float kRopeFreqBase = 10000.0f;
 // short_named_operands, 4 to 12 no short_factors, 4 to 13 no short_paths,
 // 4 to 14 no compact_paths, 4 to 15 no hypothetical drills, 4 to 16 no
 // notes_factors, 4 to 17 no factor_block, 4 to 18 no notes_sweeps, 4 to 19
-// no keep_notes; version 10 is ':', the byte after '9', 11 is ';', 12 is
+// no keep_notes, 4 to 20 no reversed_changes; version 10 is ':', the byte after '9', 11 is ';', 12 is
 // '<', 13 is '=', 14 is '>', 15 is '?', 16 is '@', 17 is 'A', 18 is 'B', 19
-// is 'C' and 20 is 'D').
-constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'D'};
+// is 'C', 20 is 'D' and 21 is 'E').
+constexpr char kCheckpointMagic[8] = {'S', 'T', 'T', 'R', 'N', 'C', 'K', 'E'};
 constexpr char kOldestCheckpointVersion = '4';
 constexpr char kCheckpointFile[] = "checkpoint.bin";
 
@@ -91,6 +91,8 @@ Status ValidateConfig(const TrainerConfig& c) {
     return bad("notes_factors (--notes-factors) needs short_from_notes (--short-from-notes)");
   if (style.factor_block && !style.notes_factors)
     return bad("factor_block (--factor-block) needs notes_factors (--notes-factors)");
+  if (style.reversed_changes && !style.short_from_notes)
+    return bad("reversed_changes (--reversed-changes) needs short_from_notes (--short-from-notes)");
   if (style.sweep_lookups && !style.notes_sweeps)
     return bad("sweep_lookups (--sweep-lookups) needs notes_sweeps (--notes-sweeps)");
   if (style.notes_sweeps && style.notes_every_fact)
@@ -192,6 +194,7 @@ void ConfigFields(IO& io, Config& c, char version) {
   if (version >= 'C') io(m.style.notes_sweeps);
   if (version >= 'C') io(m.style.sweep_lookups);
   if (version >= 'D') io(m.keep_notes);
+  if (version >= 'E') io(m.style.reversed_changes);
 }
 
 template <typename T>

@@ -374,6 +374,9 @@ void AddTrainCommands(CLI::App& cli, App& app) {
   cmd->add_flag("--notes-sweeps", c.mix.style.notes_sweeps,
                 "notes sweep the facts in context order until all are known: each fact's value, its "
                 "computation once its source is known, else a wait (\"D=L*2?.\"); \" |\" starts a sweep");
+  cmd->add_flag("--reversed-changes", c.mix.style.reversed_changes,
+                "with --short-from-notes, a hypothetical writes its change digits last-first "
+                "(\"T=239R*6+24~182\" for a change of 42)");
   cmd->add_flag(
       "--sweep-lookups", c.mix.style.sweep_lookups,
       "with --notes-sweeps, a relation's entry writes the relation, then its source's latest "
