@@ -699,6 +699,10 @@ TEST_F(TrainerTest, TraceStyleFlagsThatNeedOrExcludeOthersAreRefused) {
        {.notes_every_fact = true, .notes_sweeps = true},
        lang::TraceStyle{.notes_sweeps = true, .sweep_lookups = true}},
       {"--sweep-lookups", {.sweep_lookups = true}, lang::TraceStyle{.notes_sweeps = true}},
+      // The change is written only by a step from notes.
+      {"--reversed-changes",
+       {.reversed_changes = true},
+       lang::TraceStyle{.short_from_notes = true, .reversed_changes = true}},
   };
   for (const Case& k : cases) {
     TrainerConfig c = TinyConfig();
