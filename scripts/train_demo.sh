@@ -12,7 +12,8 @@
 # All checkpoint every 5 minutes under $SLEEPTIME_TRAIN_DIR (default /tmp/sleeptime-train/demo46); run
 # the same command again after an interruption and each stage resumes where it stopped (a finished
 # stage only re-exports its file).
-# Measured on 2 cores: 3,000 + 2,400 + 1,000 steps, about 54 + 40 + 17 minutes at 1 to 1.1 s a step.
+# Measured on 2 cores: 3,000 + 2,400 + 1,000 steps, about 54 + 40 + 20 minutes (1 to 1.2 s a step), some
+# 6-8 minutes under 2 hours; on a slow day of this noisy machine it would take longer.
 # Nothing else should share the cores: ggml's threads wait for each other every step, so any other
 # load slows training a lot (an evaluation run beside it made steps 8 times slower).
 set -euo pipefail
